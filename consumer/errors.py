@@ -1,0 +1,66 @@
+"""Every error the pipeline raises, under one root.
+
+    PushDispatchError
+    ├── ConfigError              settings, CLI arguments or accounts are wrong
+    ├── LocalKafkaError          the local Apache Kafka broker could not be provisioned or run
+    ├── DecodeError              bytes are not a readable intent (keeps the raw value)
+    │   └── UnknownSchemaError   the schema id / fingerprint is not known
+    ├── ValidationError          a decoded intent breaks a provider rule
+    ├── DispatchError            a provider call failed (carries `retriable`)
+    └── DeliveryError            the broker did not acknowledge a produced record
+"""
+
+from __future__ import annotations
+
+
+class PushDispatchError(Exception):
+    """Root of every error raised by this package."""
+
+
+class ConfigError(PushDispatchError):
+    """Raised when settings, accounts or CLI arguments are missing or wrong."""
+
+
+class LocalKafkaError(PushDispatchError):
+    """Raised when the local Kafka broker cannot be provisioned, started or stopped."""
+
+
+class DecodeError(PushDispatchError):
+    """Raised when bytes cannot be decoded into an intent; keeps the raw value."""
+
+    def __init__(self, message: str, raw: bytes | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class UnknownSchemaError(DecodeError):
+    """Raised when a message names a schema id or fingerprint we cannot resolve."""
+
+
+class ValidationError(PushDispatchError):
+    """Raised when a decoded intent breaks a provider rule; `intent_id` is known."""
+
+    def __init__(self, message: str, intent_id: str | None = None) -> None:
+        super().__init__(message)
+        self.intent_id = intent_id
+
+
+class DispatchError(PushDispatchError):
+    """Raised when a provider call fails; `retriable` says whether trying again may help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retriable: bool,
+        http_status: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+        self.http_status = http_status
+        self.error_code = error_code
+
+
+class DeliveryError(PushDispatchError):
+    """Raised when the broker does not acknowledge a produced record."""

@@ -1,0 +1,1 @@
+"""Provider contracts: one module per provider behind `base.ProviderClient`."""
