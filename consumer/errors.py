@@ -1,13 +1,16 @@
 """Every error the pipeline raises, under one root.
 
-    PushDispatchError
-    ├── ConfigError              settings, CLI arguments or accounts are wrong
-    ├── LocalKafkaError          the local Apache Kafka broker could not be provisioned or run
-    ├── DecodeError              bytes are not a readable intent (keeps the raw value)
-    │   └── UnknownSchemaError   the schema id / fingerprint is not known
-    ├── ValidationError          a decoded intent breaks a provider rule
-    ├── DispatchError            a provider call failed (carries `retriable`)
-    └── DeliveryError            the broker did not acknowledge a produced record
+PushDispatchError
+├── ConfigError              settings, CLI arguments or accounts are wrong
+├── LocalKafkaError          the local Apache Kafka broker could not be provisioned or run
+├── DecodeError              bytes are not a readable intent (keeps the raw value)
+│   └── UnknownSchemaError   the schema id / fingerprint is not known
+├── ValidationError          a decoded intent breaks a provider rule
+├── DispatchError            a provider call failed (carries `retriable`)
+│   ├── TransportError       the request failed on the wire (`ambiguous`: it may have been sent)
+│   ├── CircuitOpenError     the account's circuit breaker is open; nothing was sent
+│   └── AuthError            a provider token could not be obtained
+└── DeliveryError            the broker did not acknowledge a produced record
 """
 
 from __future__ import annotations
@@ -60,6 +63,27 @@ class DispatchError(PushDispatchError):
         self.retriable = retriable
         self.http_status = http_status
         self.error_code = error_code
+
+
+class TransportError(DispatchError):
+    """Raised when a request fails on the wire; `ambiguous` if the provider may have acted."""
+
+    def __init__(self, message: str, *, ambiguous: bool) -> None:
+        super().__init__(
+            message, retriable=True, error_code="TRANSPORT_AMBIGUOUS" if ambiguous else "TRANSPORT"
+        )
+        self.ambiguous = ambiguous
+
+
+class CircuitOpenError(DispatchError):
+    """Raised instead of calling a provider account whose circuit breaker is open."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=False, error_code="CIRCUIT_OPEN")
+
+
+class AuthError(DispatchError):
+    """Raised when a provider token cannot be obtained (login, refresh, token endpoint)."""
 
 
 class DeliveryError(PushDispatchError):
