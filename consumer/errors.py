@@ -3,9 +3,11 @@
 PushDispatchError
 ├── ConfigError              settings, CLI arguments or accounts are wrong
 ├── LocalKafkaError          the local Apache Kafka broker could not be provisioned or run
+├── SchemaRegistryError      the Schema Registry could not be reached or refused a request
 ├── DecodeError              bytes are not a readable intent (keeps the raw value)
 │   └── UnknownSchemaError   the schema id / fingerprint is not known
 ├── ValidationError          a decoded intent breaks a provider rule
+│   └── IntentLineError      a JSON line given to `produce` is not a valid intent
 ├── DispatchError            a provider call failed (carries `retriable`)
 │   ├── TransportError       the request failed on the wire (`ambiguous`: it may have been sent)
 │   ├── CircuitOpenError     the account's circuit breaker is open; nothing was sent
@@ -28,12 +30,23 @@ class LocalKafkaError(PushDispatchError):
     """Raised when the local Kafka broker cannot be provisioned, started or stopped."""
 
 
-class DecodeError(PushDispatchError):
-    """Raised when bytes cannot be decoded into an intent; keeps the raw value."""
+class SchemaRegistryError(PushDispatchError):
+    """Raised when the Schema Registry cannot be reached or refuses a request (not bad data)."""
 
-    def __init__(self, message: str, raw: bytes | None = None) -> None:
+
+class DecodeError(PushDispatchError):
+    """Raised when bytes cannot be decoded into an intent; keeps the raw value.
+
+    `intent_id` is set when it could be read although the rest of the record is bad, so an
+    INVALID outcome can be published for it.
+    """
+
+    def __init__(
+        self, message: str, raw: bytes | None = None, *, intent_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.raw = raw
+        self.intent_id = intent_id
 
 
 class UnknownSchemaError(DecodeError):
@@ -41,11 +54,21 @@ class UnknownSchemaError(DecodeError):
 
 
 class ValidationError(PushDispatchError):
-    """Raised when a decoded intent breaks a provider rule; `intent_id` is known."""
+    """Raised when a decoded intent breaks a provider rule; `intent_id` is known.
 
-    def __init__(self, message: str, intent_id: str | None = None) -> None:
+    `rule` is a short, bounded name of the broken rule (fit for a metric label or header).
+    """
+
+    def __init__(
+        self, message: str, intent_id: str | None = None, *, rule: str | None = None
+    ) -> None:
         super().__init__(message)
         self.intent_id = intent_id
+        self.rule = rule
+
+
+class IntentLineError(ValidationError):
+    """Raised when a JSON line given to `produce` is not a valid intent."""
 
 
 class DispatchError(PushDispatchError):

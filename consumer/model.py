@@ -220,3 +220,32 @@ class PushOutcome:
     attempts: int = 0
     provider_calls: int = 0
     dispatched_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingIntent:
+    """One intent covered by an asynchronous request, as the status poller needs it."""
+
+    intent_id: str
+    created_at: datetime
+    dispatched_at: datetime
+    attempts: int
+    recipient_keys: tuple[str, ...]  # request order, so per-recipient results map back
+    correlation_id: str | None = None
+    provider_calls: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncPending:
+    """An accepted asynchronous request awaiting its final status (key = `request_id`)."""
+
+    request_id: str
+    account: str
+    campaign: str
+    batch_ref: str  # sent as `referenceData`
+    submitted_at: datetime
+    next_poll_at: datetime
+    deadline_at: datetime
+    intents: tuple[PendingIntent, ...]
+    poll_attempts: int = 0
+    provider: str = "responsys"
