@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs, when they are missing.
+set -euo pipefail
+needed=()
+command -v java >/dev/null || needed+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || needed+=(maven)
+if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${needed[@]}" >/dev/null

@@ -1,0 +1,1 @@
+"""A real Apache Kafka broker for development and tests, provisioned without Docker."""
