@@ -1,0 +1,56 @@
+"""Per-account dispatch limits: concurrency, request rate, timeouts, retries, breaker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consumer.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchLimits:
+    """How hard one provider account may be called, and how failures are retried.
+
+    `max_attempts` is the retry budget of one call (first try included). Ambiguous retries
+    (a timeout after the request was sent: the provider may have pushed) happen only when
+    `retry_ambiguous` is true.
+    """
+
+    concurrency: int = 8
+    rate_per_s: float = 20.0
+    timeout_s: float = 30.0
+    connect_timeout_s: float = 5.0
+    max_attempts: int = 4
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_wait_s: float = 120.0  # longest single wait for Retry-After / throttling
+    retry_ambiguous: bool = True
+    breaker_failure_threshold: int = 5
+    breaker_reset_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        positive = {
+            "concurrency": self.concurrency,
+            "rate_per_s": self.rate_per_s,
+            "timeout_s": self.timeout_s,
+            "connect_timeout_s": self.connect_timeout_s,
+            "max_attempts": self.max_attempts,
+            "breaker_failure_threshold": self.breaker_failure_threshold,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"dispatch limit {name} must be > 0, got {value!r}")
+        non_negative = {
+            "backoff_base_s": self.backoff_base_s,
+            "backoff_max_s": self.backoff_max_s,
+            "max_wait_s": self.max_wait_s,
+            "breaker_reset_s": self.breaker_reset_s,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ConfigError(f"dispatch limit {name} must be >= 0, got {value!r}")
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ConfigError(
+                f"backoff_max_s ({self.backoff_max_s}) must be >= backoff_base_s "
+                f"({self.backoff_base_s})"
+            )

@@ -1,0 +1,92 @@
+"""Retrying one provider call within its budget: backoff, Retry-After, one re-auth."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from consumer.dispatch.backoff import Backoff
+from consumer.dispatch.channel import AccountChannel
+from consumer.dispatch.exchange import Answer
+from consumer.errors import DispatchError, TransportError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Retry(Generic[T]):
+    """A judge's verdict: try again; `otherwise` is the result when no try is left."""
+
+    otherwise: T
+    wait_s: float | None = None  # wait at least this long (Retry-After, throttling)
+    reauth: bool = False  # get a fresh token first, without waiting (once per call)
+
+
+@dataclass(frozen=True, slots=True)
+class Tried(Generic[T]):
+    """The final result of one call, and how many tries it took."""
+
+    value: T
+    attempts: int
+    ambiguous_retries: int = 0
+
+
+class Retrier:
+    """Runs `attempt` until the judge accepts an answer or the budget is spent."""
+
+    def __init__(self, channel: AccountChannel, backoff: Backoff | None = None) -> None:
+        self._channel = channel
+        limits = channel.limits
+        self._backoff = backoff or Backoff(limits.backoff_base_s, limits.backoff_max_s)
+
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[Answer]],
+        judge: Callable[[Answer], T | Retry[T]],
+        failed: Callable[[DispatchError], T],
+        reauth: Callable[[], Awaitable[None]] | None = None,
+    ) -> Tried[T]:
+        """Try, judge, and retry as told; never raises DispatchError.
+
+        `failed` turns a wire failure, an open circuit or an auth failure into a result.
+        """
+        limits = self._channel.limits
+        attempts = ambiguous_retries = retries = 0
+        reauthed = False
+        while True:
+            attempts += 1
+            ambiguous = False
+            try:
+                answer = await attempt()
+            except DispatchError as err:
+                ambiguous = isinstance(err, TransportError) and err.ambiguous
+                if not err.retriable or (ambiguous and not limits.retry_ambiguous):
+                    return Tried(failed(err), attempts, ambiguous_retries)
+                verdict: T | Retry[T] = Retry(failed(err))
+            else:
+                verdict = judge(answer)
+            if not isinstance(verdict, Retry):
+                return Tried(verdict, attempts, ambiguous_retries)
+            if verdict.reauth:
+                if reauthed or reauth is None:
+                    return Tried(verdict.otherwise, attempts, ambiguous_retries)
+                reauthed = True
+                try:
+                    await reauth()
+                except DispatchError as err:
+                    return Tried(failed(err), attempts, ambiguous_retries)
+                continue
+            if attempts >= limits.max_attempts:
+                return Tried(verdict.otherwise, attempts, ambiguous_retries)
+            retries += 1
+            ambiguous_retries += ambiguous
+            self._channel.observer.on_retry(
+                self._channel.provider, self._channel.account, ambiguous
+            )
+            await self._channel.sleep(self._wait_s(verdict.wait_s, retries))
+
+    def _wait_s(self, wait_s: float | None, retry: int) -> float:
+        if wait_s is None:
+            return self._backoff.delay(retry)
+        return min(wait_s, self._channel.limits.max_wait_s)

@@ -1,0 +1,206 @@
+"""Azure Mobile Engagement push: building calls from a batch and reading the answers.
+
+Pure functions, no I/O: `plan_calls` packs a batch's devices into calls (unique devices,
+per-call target and byte limits), `push_request` builds one call, `judge_push` reads one
+answer into a `CallOutcome` or a `Retry`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from consumer.dispatch.exchange import Answer, Request
+from consumer.dispatch.retry import Retry
+from consumer.errors import DispatchError
+from consumer.model import AzurePush, Batch, Part
+from consumer.providers.accounts import AzureAccount
+
+API_VERSION = "2014-12-01"
+REJECT_REASON = "invalidDeviceIds"
+_BODY_OVERHEAD = len('{"deviceIds":[],"data":}')
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One device of one part: `offset` is its index inside the part's slice."""
+
+    part: int
+    offset: int
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """200: the call was taken; these device ids were rejected."""
+
+    invalid: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The call failed for good (permanent error, broken answer, or budget spent)."""
+
+    http_status: int | None
+    error_code: str
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TooLarge:
+    """413: the call must be split; `failed` applies when it cannot be split further."""
+
+    failed: Failed
+
+
+CallOutcome = Accepted | Failed | TooLarge
+
+
+def part_devices(part: Part) -> tuple[str, ...]:
+    """The device ids a part carries."""
+    push = part.intent.push
+    if not isinstance(push, AzurePush):
+        raise TypeError(f"intent {part.intent.intent_id} is not an Azure push")
+    return push.device_ids[part.start : part.stop]
+
+
+def device_bytes(device_id: str) -> int:
+    """Bytes one device id adds to a body: its JSON string plus a comma."""
+    return len(json.dumps(device_id)) + 1
+
+
+def data_json(batch: Batch) -> str | None:
+    """The call's `data` override as JSON: the batch key's canonical text."""
+    if batch.key.data_json is not None:
+        return batch.key.data_json
+    push = batch.parts[0].intent.push if batch.parts else None
+    if isinstance(push, AzurePush) and push.data is not None:
+        return json.dumps(push.data, sort_keys=True, separators=(",", ":"))
+    return None
+
+
+def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tuple[Slot, ...], ...]:
+    """Pack the batch's devices into calls: no device twice in a call, within the limits.
+
+    A repeated device goes into the first later call that does not hold it yet.
+    """
+    data = data_json(batch)
+    base_bytes = _BODY_OVERHEAD + (len(data.encode()) if data is not None else 0)
+    calls: list[list[Slot]] = []
+    seen: list[set[str]] = []
+    sizes: list[int] = []
+    for index, part in enumerate(batch.parts):
+        for offset, device in enumerate(part_devices(part)):
+            cost = device_bytes(device)
+            target = next(
+                (
+                    i
+                    for i, call in enumerate(calls)
+                    if len(call) < max_targets
+                    and sizes[i] + cost <= max_body_bytes
+                    and device not in seen[i]
+                ),
+                None,
+            )
+            if target is None:
+                calls.append([])
+                seen.append(set())
+                sizes.append(base_bytes)
+                target = len(calls) - 1
+            calls[target].append(Slot(index, offset, device))
+            seen[target].add(device)
+            sizes[target] += cost
+    return tuple(tuple(call) for call in calls)
+
+
+def push_url(account: AzureAccount, campaign: str) -> str:
+    """The ARM push URL for `campaign` ("{kind}/{id}")."""
+    kind, _, campaign_id = campaign.partition("/")
+    segments = [
+        "subscriptions",
+        account.subscription_id,
+        "resourcegroups",
+        account.resource_group,
+        "providers",
+        "Microsoft.MobileEngagement",
+        "appcollections",
+        account.app_collection,
+        "apps",
+        account.app_name,
+        "campaigns",
+        kind,
+        campaign_id,
+        "push",
+    ]
+    path = "/".join(quote(segment, safe="") for segment in segments)
+    return f"{account.base_url.rstrip('/')}/{path}?api-version={API_VERSION}"
+
+
+def push_body(device_ids: list[str], data: str | None) -> bytes:
+    """`{"deviceIds": [...], "data": {...}}`, with `data` only when overridden."""
+    ids = json.dumps(device_ids, separators=(",", ":"))
+    if data is None:
+        return f'{{"deviceIds":{ids}}}'.encode()
+    return f'{{"deviceIds":{ids},"data":{data}}}'.encode()
+
+
+def push_request(url: str, token: str, body: bytes) -> Request:
+    """One push call with its bearer token."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    return Request("POST", url, headers, body)
+
+
+def judge_push(answer: Answer) -> CallOutcome | Retry[CallOutcome]:
+    """Read one push answer: accept it, fail it, split it, or retry it."""
+    status = answer.status
+    if status == 200:
+        return _read_accepted(answer)
+    failed = _failed(answer)
+    if status == 401:
+        return Retry(failed, reauth=True)
+    if status == 413:
+        return TooLarge(failed)
+    if status == 429:
+        return Retry(failed, wait_s=retry_after_s(answer))
+    if status >= 500:
+        return Retry(failed)
+    return failed
+
+
+def failed_from_error(err: DispatchError) -> Failed:
+    """A wire failure, open circuit or auth failure as a failed call."""
+    return Failed(err.http_status, err.error_code or type(err).__name__, str(err))
+
+
+def retry_after_s(answer: Answer) -> float | None:
+    """The `Retry-After` header in seconds, when it is a number."""
+    value = answer.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _read_accepted(answer: Answer) -> Accepted | Failed:
+    body = answer.json()
+    invalid = body.get("invalidDeviceIds") if isinstance(body, dict) else None
+    if not isinstance(invalid, list) or not all(isinstance(item, str) for item in invalid):
+        return Failed(
+            200, "CONTRACT_BROKEN", f"200 without an invalidDeviceIds list: {answer.excerpt()}"
+        )
+    return Accepted(frozenset(invalid))
+
+
+def _failed(answer: Answer) -> Failed:
+    """The ApiError `{"error": {"code", "message"}}`, or the status and a body excerpt."""
+    body = answer.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        message = error.get("message")
+        return Failed(answer.status, error["code"], message if isinstance(message, str) else "")
+    return Failed(answer.status, f"HTTP_{answer.status}", answer.excerpt())
