@@ -1,0 +1,43 @@
+"""Avro boundary: schema loading, both wire framings, decoding and encoding.
+
+Only this package imports fastavro and the Schema Registry client.
+
+    decoder = IntentDecoder(SchemaSet.load(), registry=None)
+    intent = decoder.decode(message_value)      # DecodeError / UnknownSchemaError
+    payload = OutcomeEncoder().encode(outcome)  # single-object; Confluent with a registry
+"""
+
+from consumer.avro.data_override import canonical_data_json, parse_data_override
+from consumer.avro.decoding import IntentDecoder, OutcomeDecoder, PendingDecoder, RecordDecoder
+from consumer.avro.encoding import (
+    EncodeError,
+    IntentEncoder,
+    OutcomeEncoder,
+    PendingEncoder,
+    RecordEncoder,
+    encode_intent,
+)
+from consumer.avro.framing import Framing, framing_of
+from consumer.avro.registry import SchemaRegistry
+from consumer.avro.schemas import DEFAULT_SCHEMA_DIR, AvroSchema, SchemaSet
+
+__all__ = [
+    "DEFAULT_SCHEMA_DIR",
+    "AvroSchema",
+    "EncodeError",
+    "Framing",
+    "IntentDecoder",
+    "IntentEncoder",
+    "OutcomeDecoder",
+    "OutcomeEncoder",
+    "PendingDecoder",
+    "PendingEncoder",
+    "RecordDecoder",
+    "RecordEncoder",
+    "SchemaRegistry",
+    "SchemaSet",
+    "canonical_data_json",
+    "encode_intent",
+    "framing_of",
+    "parse_data_override",
+]

@@ -1,0 +1,225 @@
+"""Decode framed Avro records into model values.
+
+Everything about a writer schema is worked out once, the first time its header is seen
+(Confluent schema id or single-object fingerprint), and cached by the header bytes: the
+parsed writer schema, whether it must be resolved to our reader schema, and whether its
+first field is `intent_id` (readable even when the rest of the record is damaged). A
+message then costs one slice, one dict lookup and one fastavro read.
+
+Errors: bad bytes raise `DecodeError` (raw value kept, cause chained, `intent_id` where
+readable); an unknown id or fingerprint raises `UnknownSchemaError`. A registry that cannot
+be reached raises `SchemaRegistryError`: that is not the message's fault, so it is not a
+`DecodeError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from fastavro import schemaless_reader
+
+from consumer.avro.framing import (
+    Framing,
+    confluent_schema_id,
+    framing_of,
+    header_size,
+    single_object_header,
+)
+from consumer.avro.intent_records import intent_from_record
+from consumer.avro.outcome_records import outcome_from_record, pending_from_record
+from consumer.avro.registry import SchemaRegistry
+from consumer.avro.schemas import (
+    DEFAULT_SCHEMA_DIR,
+    INTENT,
+    OUTCOME,
+    PENDING,
+    AvroSchema,
+    SchemaSet,
+)
+from consumer.errors import DecodeError, UnknownSchemaError
+from consumer.model import AsyncPending, PushIntent, PushOutcome
+
+T = TypeVar("T")
+
+ID_FIELD = "intent_id"
+
+
+@dataclass(frozen=True, slots=True)
+class _WriterPlan:
+    """How to read records written with one writer schema."""
+
+    writer: dict[str, Any]
+    reader: dict[str, Any] | None  # None: writer is the reader, no resolution needed
+    id_first: bool  # the first field is the string `intent_id`
+
+
+class RecordDecoder(Generic[T]):
+    """Decodes framed records of one named type into `T`, via `convert`."""
+
+    def __init__(
+        self,
+        schemas: SchemaSet | Path,
+        name: str,
+        convert: Callable[[dict[str, Any]], T],
+        registry: SchemaRegistry | None = None,
+    ) -> None:
+        self._schemas = schemas if isinstance(schemas, SchemaSet) else SchemaSet.load(schemas)
+        self._reader = self._schemas.schema(name)
+        self._convert = convert
+        self._registry = registry
+        self._plans: dict[bytes, _WriterPlan] = {
+            single_object_header(version.fingerprint): self._plan(version)
+            for version in self._schemas.versions(name)
+        }
+
+    @property
+    def name(self) -> str:
+        return self._reader.name
+
+    def decode(self, value: bytes) -> T:
+        """Decode one framed record; raises DecodeError / UnknownSchemaError."""
+        framing = framing_of(value)
+        if framing is None:
+            raise DecodeError(
+                f"not a framed Avro {self.name}: starts with {value[:2].hex() or 'nothing'},"
+                " expected 00 (Confluent) or c301 (single-object)",
+                value,
+            )
+        size = header_size(framing)
+        if len(value) < size:
+            raise DecodeError(f"truncated {framing} header: {len(value)} of {size} bytes", value)
+        header = value[:size]
+        plan = self._plans.get(header) or self._learn(framing, header, value)
+        stream = BytesIO(value)
+        stream.seek(size)
+        try:
+            record = schemaless_reader(stream, plan.writer, plan.reader)
+        except Exception as exc:
+            raise DecodeError(
+                f"cannot read {self.name}: {type(exc).__name__}: {exc}",
+                value,
+                intent_id=_leading_string(value, size) if plan.id_first else None,
+            ) from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"{self.name} did not decode to a record", value)
+        trailing = len(value) - stream.tell()
+        if trailing:
+            raise DecodeError(
+                f"{trailing} unexpected bytes after the {self.name} record",
+                value,
+                intent_id=record.get(ID_FIELD) if plan.id_first else None,
+            )
+        try:
+            return self._convert(record)
+        except (ValueError, KeyError, TypeError) as exc:
+            intent_id = record.get(ID_FIELD)
+            raise DecodeError(
+                f"{self.name} {intent_id}: {exc}" if intent_id else f"{self.name}: {exc}",
+                value,
+                intent_id=intent_id,
+            ) from exc
+
+    def decode_many(self, values: Iterable[bytes]) -> list[T | DecodeError]:
+        """Decode a batch; a bad value yields its DecodeError in place, the rest still decode."""
+        decoded: list[T | DecodeError] = []
+        for value in values:
+            try:
+                decoded.append(self.decode(value))
+            except DecodeError as exc:
+                decoded.append(exc)
+        return decoded
+
+    def _plan(self, writer: AvroSchema) -> _WriterPlan:
+        fields = writer.parsed.get("fields") or [{}]
+        first = fields[0]
+        return _WriterPlan(
+            writer=writer.parsed,
+            reader=None if writer.parsed == self._reader.parsed else self._reader.parsed,
+            id_first=first.get("name") == ID_FIELD and first.get("type") == "string",
+        )
+
+    def _learn(self, framing: Framing, header: bytes, value: bytes) -> _WriterPlan:
+        if framing is Framing.SINGLE_OBJECT:
+            raise UnknownSchemaError(
+                f"unknown {self.name} schema fingerprint {header[2:].hex()}"
+                f" (not in {self._schemas.directory})",
+                value,
+            )
+        schema_id = confluent_schema_id(header)
+        if self._registry is None:
+            raise UnknownSchemaError(
+                f"Confluent-framed record with schema id {schema_id}"
+                " but no Schema Registry is configured",
+                value,
+            )
+        try:
+            text = self._registry.schema_text(schema_id)
+            writer = AvroSchema.from_text(text)
+        except UnknownSchemaError as exc:
+            raise UnknownSchemaError(str(exc), value) from exc
+        except (ValueError, TypeError, KeyError) as exc:  # fastavro: unparsable schema text
+            raise UnknownSchemaError(
+                f"schema id {schema_id} is not a usable Avro schema: {exc}", value
+            ) from exc
+        plan = self._plan(writer)
+        self._plans[header] = plan
+        return plan
+
+
+class IntentDecoder(RecordDecoder[PushIntent]):
+    """Decodes `push.PushIntent` records (current or older writer schemas)."""
+
+    def __init__(
+        self,
+        schemas: SchemaSet | Path = DEFAULT_SCHEMA_DIR,
+        registry: SchemaRegistry | None = None,
+    ) -> None:
+        super().__init__(schemas, INTENT, intent_from_record, registry)
+
+
+class OutcomeDecoder(RecordDecoder[PushOutcome]):
+    """Decodes `push.PushOutcome` records."""
+
+    def __init__(
+        self,
+        schemas: SchemaSet | Path = DEFAULT_SCHEMA_DIR,
+        registry: SchemaRegistry | None = None,
+    ) -> None:
+        super().__init__(schemas, OUTCOME, outcome_from_record, registry)
+
+
+class PendingDecoder(RecordDecoder[AsyncPending]):
+    """Decodes `push.AsyncPending` records."""
+
+    def __init__(
+        self,
+        schemas: SchemaSet | Path = DEFAULT_SCHEMA_DIR,
+        registry: SchemaRegistry | None = None,
+    ) -> None:
+        super().__init__(schemas, PENDING, pending_from_record, registry)
+
+
+def _leading_string(value: bytes, offset: int) -> str | None:
+    """The Avro string at `offset` (zig-zag varint length, UTF-8), or None if unreadable."""
+    shift = 0
+    encoded = 0
+    position = offset
+    while position < len(value) and shift < 64:
+        byte = value[position]
+        position += 1
+        encoded |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            length = (encoded >> 1) ^ -(encoded & 1)
+            end = position + length
+            if length < 0 or end > len(value):
+                return None
+            try:
+                return value[position:end].decode()
+            except UnicodeDecodeError:
+                return None
+    return None

@@ -1,0 +1,115 @@
+"""Load the Avro schemas in `schemas/` once: parsed, canonical form and fingerprint.
+
+A file is named by the full name of the type it defines (`push.PushIntent.avsc`), so
+fastavro resolves named-type references from the same directory. `schemas/versions/`
+holds older, self-contained versions of a type (`push.PushIntent.v1.avsc`): data written
+with them must still decode.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastavro.schema import (
+    expand_schema,
+    fingerprint,
+    load_schema,
+    parse_schema,
+    to_parsing_canonical_form,
+)
+
+from consumer.errors import ConfigError
+
+DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+VERSIONS_DIR_NAME = "versions"
+
+INTENT = "push.PushIntent"
+OUTCOME = "push.PushOutcome"
+PENDING = "push.AsyncPending"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AvroSchema:
+    """One parsed schema with everything the wire formats need, computed once."""
+
+    name: str
+    parsed: dict[str, Any]  # fastavro parsed form, named references resolved
+    text: str  # self-contained JSON with docs and logical types: what a registry stores
+    canonical: str  # Parsing Canonical Form: what is fingerprinted
+    fingerprint: bytes  # CRC-64-AVRO of `canonical`, 8 bytes little-endian
+
+    @classmethod
+    def from_parsed(cls, parsed: dict[str, Any]) -> AvroSchema:
+        canonical = to_parsing_canonical_form(parsed)
+        # fastavro renders the 64-bit CRC as the hex of its little-endian bytes.
+        raw = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        return cls(
+            name=str(parsed.get("name", "")),
+            parsed=parsed,
+            text=json.dumps(expand_schema(parsed), separators=(",", ":")),
+            canonical=canonical,
+            fingerprint=raw,
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> AvroSchema:
+        """Parse a self-contained schema (e.g. fetched from a Schema Registry)."""
+        parsed = parse_schema(json.loads(text), _write_hint=False)
+        if not isinstance(parsed, dict):
+            raise TypeError("a record schema must be a JSON object")
+        return cls.from_parsed(parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaSet:
+    """The current schema of every named type, plus older versions of some of them."""
+
+    directory: Path
+    current: dict[str, AvroSchema]
+    older: dict[str, tuple[AvroSchema, ...]]
+
+    @classmethod
+    def load(cls, directory: Path = DEFAULT_SCHEMA_DIR) -> SchemaSet:
+        """Read and parse every `*.avsc` in `directory` (and its `versions/`)."""
+        if not directory.is_dir():
+            raise ConfigError(f"schema directory {directory} does not exist")
+        current = {
+            path.name.removesuffix(".avsc"): _load(path)
+            for path in sorted(directory.glob("*.avsc"))
+        }
+        older: dict[str, list[AvroSchema]] = {}
+        for path in sorted((directory / VERSIONS_DIR_NAME).glob("*.avsc")):
+            schema = _load(path)
+            older.setdefault(schema.name, []).append(schema)
+        for name in (INTENT, OUTCOME, PENDING):
+            if name not in current:
+                raise ConfigError(f"schema directory {directory} has no {name}.avsc")
+        return cls(directory, current, {name: tuple(found) for name, found in older.items()})
+
+    def schema(self, name: str) -> AvroSchema:
+        """The current schema of `name`."""
+        try:
+            return self.current[name]
+        except KeyError:
+            raise ConfigError(f"no schema named {name} in {self.directory}") from None
+
+    def versions(self, name: str) -> tuple[AvroSchema, ...]:
+        """Every known version of `name`, current first."""
+        return (self.schema(name), *self.older.get(name, ()))
+
+
+def _load(path: Path) -> AvroSchema:
+    try:
+        parsed = load_schema(str(path), _write_hint=False)
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # fastavro's parse errors
+        raise ConfigError(f"cannot load Avro schema {path}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"Avro schema {path} is not a named type (a JSON object)")
+    schema = AvroSchema.from_parsed(parsed)
+    stem = path.name.removesuffix(".avsc")
+    if path.parent.name != VERSIONS_DIR_NAME and schema.name != stem:
+        raise ConfigError(f"schema file {path} defines {schema.name}; name it {schema.name}.avsc")
+    return schema
