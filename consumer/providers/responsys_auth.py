@@ -1,0 +1,111 @@
+"""Responsys session: password login, the returned `endPoint`, proactive token refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from consumer.dispatch.channel import AccountChannel
+from consumer.dispatch.exchange import Answer, Request
+from consumer.errors import AuthError, DispatchError
+from consumer.providers.accounts import ResponsysAccount
+
+AUTH_PATH = "/rest/api/v1.3/auth/token"
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A token and the base URL every later call uses."""
+
+    token: str
+    endpoint: str
+    issued_at: float  # monotonic
+
+
+class ResponsysSession:
+    """Logs in once, refreshes before `token_refresh_s`, logs in again when told to."""
+
+    def __init__(
+        self,
+        channel: AccountChannel,
+        account: ResponsysAccount,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._channel = channel
+        self._account = account
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._session: Session | None = None
+
+    async def current(self) -> Session:
+        """A session believed valid now: logged in, or refreshed when it is getting old."""
+        async with self._lock:
+            session = self._session
+            if session is None:
+                session = await self._login()
+            elif self._clock() - session.issued_at >= self._account.token_refresh_s:
+                session = await self._refresh(session)
+            self._session = session
+            return session
+
+    def invalidate(self, token: str) -> None:
+        """The provider answered INVALID_TOKEN to `token`: log in again on next use."""
+        if self._session is not None and self._session.token == token:
+            self._session = None
+
+    async def _login(self) -> Session:
+        form = {
+            "user_name": self._account.user_name,
+            "password": self._account.password.get_secret_value(),
+            "auth_type": "password",
+        }
+        answer = await self._channel.send(self._request(form, {}))
+        return self._started(read_login_answer(answer, fallback_endpoint=None))
+
+    async def _refresh(self, session: Session) -> Session:
+        try:
+            answer = await self._channel.send(
+                self._request({"auth_type": "token"}, {"Authorization": session.token})
+            )
+            return self._started(read_login_answer(answer, fallback_endpoint=session.endpoint))
+        except DispatchError:
+            return await self._login()  # a refused refresh is healed by a fresh login
+
+    def _started(self, token_and_endpoint: tuple[str, str]) -> Session:
+        token, endpoint = token_and_endpoint
+        self._channel.observer.on_token_refresh(self._channel.provider, self._channel.account)
+        return Session(token, endpoint, self._clock())
+
+    def _request(self, form: dict[str, str], headers: dict[str, str]) -> Request:
+        url = self._account.login_url.rstrip("/") + AUTH_PATH
+        all_headers = {"Content-Type": FORM, "Accept": "application/json", **headers}
+        return Request("POST", url, all_headers, urlencode(form).encode("ascii"))
+
+
+def read_login_answer(answer: Answer, fallback_endpoint: str | None) -> tuple[str, str]:
+    """The token and endPoint from a login/refresh answer `{authToken, issuedAt, endPoint}`."""
+    body = answer.json()
+    if answer.status != 200 or not isinstance(body, dict):
+        code = body.get("errorCode") if isinstance(body, dict) else None
+        raise AuthError(
+            f"Responsys login failed: HTTP {answer.status} {code or answer.excerpt(80)}",
+            retriable=answer.status >= 500 or code == "API_LIMIT_EXCEEDED",
+            http_status=answer.status,
+            error_code=str(code) if code else "AUTH_FAILED",
+        )
+    token = body.get("authToken")
+    endpoint = body.get("endPoint") or fallback_endpoint
+    if not isinstance(token, str) or not token or not isinstance(endpoint, str):
+        raise AuthError(
+            "Responsys login answer lacks authToken or endPoint",
+            retriable=False,
+            http_status=answer.status,
+            error_code="AUTH_FAILED",
+        )
+    if not endpoint.startswith(("http://", "https://")):
+        endpoint = "https://" + endpoint
+    return token, endpoint

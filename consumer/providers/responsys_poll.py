@@ -1,0 +1,182 @@
+"""Reading a Responsys HA async status poll into a small value, whatever the answer looks like.
+
+Accepts 200 and 202, the `response` or `responseMessage` wrapper, `errorDetails` as a
+string or an array. Answers that break the contract become `BROKEN` with an excerpt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from consumer.dispatch.exchange import Answer
+from consumer.providers.responsys_wire import INVALID_TOKEN, THROTTLED, TRANSIENT_CODES
+
+
+class PollState(StrEnum):
+    """Where an asynchronous request stands, as far as one poll could tell."""
+
+    IN_PROGRESS = "IN_PROGRESS"  # PROCESSING_REQUEST: poll again with backoff
+    SUCCESS = "SUCCESS"  # per-recipient results are in `results`
+    ERROR = "ERROR"  # final: ASYNC_REQUEST_EXPIRED and other request errors
+    UNKNOWN = "UNKNOWN"  # final: RESPONSE_PURGED, the outcome is lost
+    INVALID = "INVALID"  # final: INVALID_REQUEST_ID
+    BROKEN = "BROKEN"  # the answer broke the contract; `error_message` holds an excerpt
+    UNAVAILABLE = "UNAVAILABLE"  # not asked: throttled, 5xx, wire failure, circuit open
+
+
+FINAL_STATES = frozenset({PollState.SUCCESS, PollState.ERROR, PollState.UNKNOWN, PollState.INVALID})
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    """One recipient's result, in request order; `recipient_id` is -1 when unidentified."""
+
+    recipient_id: int
+    success: bool
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollAnswer:
+    """What one poll said about one request id."""
+
+    state: PollState
+    request_id: str
+    results: tuple[RecipientResult, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+    http_status: int | None = None
+    reference_data: str | None = None  # echoed referenceData, as JSON text when not a string
+
+    @property
+    def final(self) -> bool:
+        """True when polling this request again cannot change the answer."""
+        return self.state in FINAL_STATES
+
+
+_STATE_OF_CODE = {
+    "PROCESSING_REQUEST": PollState.IN_PROGRESS,
+    "RESPONSE_PURGED": PollState.UNKNOWN,
+    "INVALID_REQUEST_ID": PollState.INVALID,
+}
+
+
+def read_poll_answer(request_id: str, answer: Answer) -> PollAnswer:
+    """The poll answer as a `PollAnswer`; never raises."""
+    body = answer.json()
+    if not isinstance(body, dict):
+        if answer.status >= 500:
+            return _answer(PollState.UNAVAILABLE, request_id, answer, code=f"HTTP_{answer.status}")
+        return _broken(request_id, answer, "not a JSON object")
+    wrapper = body.get("response", body.get("responseMessage"))
+    envelope = wrapper if isinstance(wrapper, dict) else body
+    code = envelope.get("errorCode")
+    code = code if isinstance(code, str) and code else None
+    message = _message(envelope) if code else None
+    if answer.status not in (200, 202):
+        return _read_refusal(request_id, answer, code, message)
+    status = body.get("status")
+    if status == "SUCCESS":
+        return _read_success(request_id, answer, wrapper, body.get("referenceData"))
+    if code in _STATE_OF_CODE:
+        state = _STATE_OF_CODE[code]
+    elif status in ("IN_PROGRESS", "ERROR", "UNKNOWN"):
+        state = PollState(status)
+    elif code is not None:
+        state = PollState.ERROR
+    else:
+        return _broken(request_id, answer, f"unknown status {status!r}")
+    reference = _reference(body.get("referenceData"))
+    return _answer(state, request_id, answer, code=code, message=message, reference=reference)
+
+
+def _read_success(
+    request_id: str, answer: Answer, wrapper: object, reference: object
+) -> PollAnswer:
+    results = _results(wrapper)
+    if results is None:
+        return _broken(request_id, answer, "SUCCESS without a per-recipient list")
+    return PollAnswer(
+        PollState.SUCCESS,
+        request_id,
+        results,
+        http_status=answer.status,
+        reference_data=_reference(reference),
+    )
+
+
+def _read_refusal(
+    request_id: str, answer: Answer, code: str | None, message: str | None
+) -> PollAnswer:
+    """A non-2xx poll answer: try later (throttled, 5xx) or a final error."""
+    if (
+        code in TRANSIENT_CODES
+        or code in (THROTTLED, INVALID_TOKEN)
+        or (answer.status >= 500 and not code)
+    ):
+        state = PollState.UNAVAILABLE
+    elif code is None:
+        return _broken(request_id, answer, "error without an errorCode")
+    else:
+        state = _STATE_OF_CODE.get(code, PollState.ERROR)
+    return _answer(state, request_id, answer, code=code or f"HTTP_{answer.status}", message=message)
+
+
+def _results(wrapper: object) -> tuple[RecipientResult, ...] | None:
+    if not isinstance(wrapper, list):
+        return None
+    results = []
+    for item in wrapper:
+        if not isinstance(item, dict):
+            return None
+        rid, success, error = item.get("recipientId"), item.get("success"), item.get("errorMessage")
+        if isinstance(rid, str) and rid.lstrip("-").isdigit():
+            rid = int(rid)
+        if not isinstance(rid, int) or isinstance(rid, bool) or not isinstance(success, bool):
+            return None
+        if error is not None and not isinstance(error, str):
+            return None
+        results.append(RecipientResult(rid, success, error or None))
+    return tuple(results)
+
+
+def _message(envelope: dict[str, object]) -> str:
+    text = str(envelope.get("detail") or envelope.get("title") or "")
+    details = envelope.get("errorDetails")
+    if isinstance(details, str):  # polling wrappers send the string "[]"
+        details = [] if details.strip() in ("", "[]") else [details]
+    if isinstance(details, list) and details:
+        text = f"{text} ({'; '.join(str(item) for item in details)})"
+    return text
+
+
+def _reference(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _answer(
+    state: PollState,
+    request_id: str,
+    answer: Answer,
+    *,
+    code: str | None,
+    message: str | None = None,
+    reference: str | None = None,
+) -> PollAnswer:
+    return PollAnswer(
+        state, request_id, (), code, message, http_status=answer.status, reference_data=reference
+    )
+
+
+def _broken(request_id: str, answer: Answer, why: str) -> PollAnswer:
+    return PollAnswer(
+        PollState.BROKEN,
+        request_id,
+        error_code="CONTRACT_BROKEN",
+        error_message=f"{why}: {answer.excerpt()}",
+        http_status=answer.status,
+    )

@@ -1,0 +1,179 @@
+"""Responsys HA async Trigger Push: building calls from a batch and reading the answers.
+
+Pure functions, no I/O. Every recipient attribute key is sent (null when unused), and
+bodies are ASCII-only JSON (`\\uXXXX` escapes), as the provider requires.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from consumer.dispatch.exchange import Answer, Request
+from consumer.dispatch.retry import Retry
+from consumer.errors import DispatchError
+from consumer.model import Batch, Part, Recipient, ResponsysPush
+
+TRIGGER_PATH = "/rest/haAsyncApi/v1.3/campaigns/{campaign}/push"
+REQUESTS_PATH = "/rest/haAsyncApi/v1.3/requests/{request_id}"
+_BODY_OVERHEAD = len('{"recipientData":[],"referenceData":""}')
+
+# Branch on errorCode, not on the HTTP status: throttling arrives as a 401.
+INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a secret
+THROTTLED = "API_LIMIT_EXCEEDED"
+TRANSIENT_CODES = frozenset(
+    {"UNABLE_TO_SUBMIT_ASYNC_REQUEST", "UNRECOVERABLE_EXCEPTION", "UNEXPECTED_EXCEPTION"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """202: the provider queued the call under `request_id`."""
+
+    request_id: str
+    http_status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The call failed for good (permanent error, broken answer, or budget spent)."""
+
+    http_status: int | None
+    error_code: str
+    error_message: str
+
+
+TriggerOutcome = Queued | Failed
+
+
+def part_recipients(part: Part) -> tuple[Recipient, ...]:
+    """The recipients a part carries."""
+    push = part.intent.push
+    if not isinstance(push, ResponsysPush):
+        raise TypeError(f"intent {part.intent.intent_id} is not a Responsys push")
+    return push.recipients[part.start : part.stop]
+
+
+def recipient_data(recipient: Recipient) -> dict[str, object]:
+    """One `recipientData` item with every key present; unused attributes are null."""
+
+    def value(text: str | None) -> str | None:
+        return text if text else None  # "" means unset: send null
+
+    return {
+        "recipientId": recipient.recipient_id,
+        "customerId": value(recipient.customer_id),
+        "emailAddress": value(recipient.email_address),
+        "mobileNumber": value(recipient.mobile_number),
+        "emailSHA256Hash": value(recipient.email_sha256_hash),
+        "emailMD5Hash": value(recipient.email_md5_hash),
+        "deviceId": value(recipient.device_id),
+        "apiKey": value(recipient.api_key),
+        "listType": str(recipient.list_type),
+        "optionalData": [{"name": name, "value": val} for name, val in recipient.optional_data],
+    }
+
+
+def recipient_bytes(recipient: Recipient) -> int:
+    """Bytes one recipient adds to a body: its JSON plus a comma."""
+    return len(_dumps(recipient_data(recipient))) + 1
+
+
+def part_bytes(part: Part) -> int:
+    """Bytes a part's recipients add to a body."""
+    return sum(recipient_bytes(recipient) for recipient in part_recipients(part))
+
+
+def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tuple[int, ...], ...]:
+    """Group the batch's parts (by index) into calls; a part is never split across calls.
+
+    A part that alone exceeds the limits gets a call of its own (and fails before sending).
+    """
+    base = _BODY_OVERHEAD + len(batch.batch_id) + 8  # room for a ".k" call suffix
+    calls: list[list[int]] = []
+    targets = sizes = 0
+    for index, part in enumerate(batch.parts):
+        size = part_bytes(part)
+        if not calls or targets + part.size > max_targets or sizes + size > max_body_bytes:
+            calls.append([])
+            targets, sizes = 0, base
+        calls[-1].append(index)
+        targets += part.size
+        sizes += size
+    return tuple(tuple(call) for call in calls)
+
+
+def trigger_body(recipients: list[Recipient], reference: str) -> bytes:
+    """The trigger body; `referenceData` names the batch so polls can be tied back."""
+    body = {
+        "recipientData": [recipient_data(recipient) for recipient in recipients],
+        "referenceData": reference,
+    }
+    return _dumps(body)
+
+
+def trigger_request(
+    endpoint: str, campaign: str, token: str, body: bytes, message_expiration_s: int | None
+) -> Request:
+    """One trigger call; `Authorization` carries the raw token (no `Bearer`)."""
+    headers = {
+        "Authorization": token,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    if message_expiration_s is not None:
+        headers["Message-Expiration"] = str(message_expiration_s)
+    path = TRIGGER_PATH.format(campaign=quote(campaign, safe=""))
+    return Request("POST", endpoint.rstrip("/") + path, headers, body)
+
+
+def poll_request(endpoint: str, request_id: str, token: str) -> Request:
+    """One status poll for one request id."""
+    headers = {
+        "Authorization": token,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    path = REQUESTS_PATH.format(request_id=quote(request_id, safe=""))
+    return Request("GET", endpoint.rstrip("/") + path, headers)
+
+
+def judge_trigger(answer: Answer, throttle_wait_s: float) -> TriggerOutcome | Retry[TriggerOutcome]:
+    """Read one trigger answer: queued, failed for good, or retry (after re-login / a wait)."""
+    body = answer.json()
+    if answer.status in (200, 202):
+        request_id = body.get("requestId") if isinstance(body, dict) else None
+        if isinstance(request_id, str) and request_id:
+            return Queued(request_id, answer.status)
+        return Failed(
+            answer.status, "CONTRACT_BROKEN", f"accepted without a requestId: {answer.excerpt()}"
+        )
+    failed = error_of(answer)
+    if failed.error_code == INVALID_TOKEN:
+        return Retry(failed, reauth=True)
+    if failed.error_code == THROTTLED:
+        return Retry(failed, wait_s=throttle_wait_s)
+    if failed.error_code in TRANSIENT_CODES or answer.status >= 500:
+        return Retry(failed)
+    return failed
+
+
+def error_of(answer: Answer) -> Failed:
+    """The error envelope `{type, title, errorCode, detail, errorDetails}` as a failure."""
+    body = answer.json()
+    code = body.get("errorCode") if isinstance(body, dict) else None
+    if isinstance(body, dict) and isinstance(code, str) and code:
+        detail = body.get("detail") or body.get("title") or ""
+        return Failed(answer.status, code, str(detail))
+    return Failed(answer.status, f"HTTP_{answer.status}", answer.excerpt())
+
+
+def failed_from_error(err: DispatchError) -> Failed:
+    """A wire failure, open circuit or auth failure as a failed call."""
+    return Failed(err.http_status, err.error_code or type(err).__name__, str(err))
+
+
+def _dumps(value: object) -> bytes:
+    # ensure_ascii escapes every non-ASCII character as \uXXXX: raw bytes get a 400.
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
