@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import UTC, datetime
 
@@ -81,7 +82,7 @@ def test_truncated_record_raises_decode_error_with_the_readable_intent_id(
     responsys_intent: PushIntent,
 ) -> None:
     value = encode_intent(responsys_intent)[:-6]
-    with pytest.raises(DecodeError, match="cannot read push.PushIntent") as info:
+    with pytest.raises(DecodeError, match=r"cannot read push\.PushIntent") as info:
         DECODER.decode(value)
     assert info.value.intent_id == "rs-1"
     assert info.value.raw == value
@@ -89,13 +90,15 @@ def test_truncated_record_raises_decode_error_with_the_readable_intent_id(
 
 
 def test_trailing_bytes_after_the_record_raise_decode_error(responsys_intent: PushIntent) -> None:
-    with pytest.raises(DecodeError, match="2 unexpected bytes after the push.PushIntent") as info:
+    with pytest.raises(DecodeError, match=r"2 unexpected bytes after the push\.PushIntent") as info:
         DECODER.decode(encode_intent(responsys_intent) + b"\x00\x00")
     assert info.value.intent_id == "rs-1"
 
 
 def test_data_that_is_not_json_raises_decode_error_with_intent_id(schemas: SchemaSet) -> None:
-    with pytest.raises(DecodeError, match="push.PushIntent az-bad: data is not valid JSON") as info:
+    with pytest.raises(
+        DecodeError, match=r"push\.PushIntent az-bad: data is not valid JSON"
+    ) as info:
         DECODER.decode(_current_body(schemas, _azure_record("{not json")))
     assert info.value.intent_id == "az-bad"
     assert isinstance(info.value.__cause__, ValueError)
@@ -112,7 +115,7 @@ def test_enum_index_out_of_range_raises_decode_error(schemas: SchemaSet) -> None
     kind_at = 10 + 7 + 2 + 6 + 1
     assert value[kind_at] == 2  # zig-zag 1 = polls
     value[kind_at] = 40  # index 20: no such AzureKind symbol
-    with pytest.raises(DecodeError, match="cannot read push.PushIntent") as info:
+    with pytest.raises(DecodeError, match=r"cannot read push\.PushIntent") as info:
         DECODER.decode(bytes(value))
     assert info.value.intent_id == "az-bad"
 
@@ -120,20 +123,24 @@ def test_enum_index_out_of_range_raises_decode_error(schemas: SchemaSet) -> None
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_raise_only_decode_error(value: bytes) -> None:
+    raised: DecodeError | None = None
     try:
         DECODER.decode(value)
     except DecodeError as exc:
-        assert exc.raw == value
+        raised = exc
+    assert raised is None or raised.raw == value
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=120))
 def test_random_body_after_a_valid_header_raises_only_decode_error(body: bytes) -> None:
     value = encode_intent(_SAMPLE)[:10] + body
+    raised: DecodeError | None = None
     try:
         DECODER.decode(value)
     except DecodeError as exc:
-        assert exc.raw == value
+        raised = exc
+    assert raised is None or raised.raw == value
 
 
 @settings(max_examples=200, deadline=None)
@@ -153,10 +160,8 @@ def test_flipped_bytes_in_a_valid_intent_decode_or_raise_only_decode_error(
     value = bytearray(encode_intent(_SAMPLE))
     position = data.draw(st.integers(min_value=10, max_value=len(value) - 1))
     value[position] = data.draw(st.integers(min_value=0, max_value=255))
-    try:
+    with contextlib.suppress(DecodeError):  # decoding successfully is fine too
         DECODER.decode(bytes(value))
-    except DecodeError:
-        pass
 
 
 def _sample() -> PushIntent:

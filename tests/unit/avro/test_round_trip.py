@@ -254,5 +254,5 @@ def test_decode_many_keeps_order_and_puts_errors_in_place(
 
 
 def test_outcome_bytes_are_not_accepted_as_an_intent() -> None:
-    with pytest.raises(UnknownSchemaError, match="unknown push.PushIntent schema fingerprint"):
+    with pytest.raises(UnknownSchemaError, match=r"unknown push\.PushIntent schema fingerprint"):
         IntentDecoder().decode(OutcomeEncoder().encode(OUTCOME))
