@@ -48,7 +48,15 @@ class IntentValidator:
                 f"responsys_max_recipients must be 1..{RESPONSYS_MAX_RECIPIENTS},"
                 f" got {self.responsys_max_recipients}"
             )
-        frozen = {name: Provider(provider) for name, provider in self.accounts.items()}
+        frozen: dict[str, Provider] = {}
+        for name, provider in self.accounts.items():
+            try:
+                frozen[name] = Provider(provider)
+            except ValueError:
+                known = ", ".join(item.value for item in Provider)
+                raise ConfigError(
+                    f"account {name!r} names unknown provider {provider!r} (known: {known})"
+                ) from None
         object.__setattr__(self, "accounts", MappingProxyType(frozen))
 
     def validate(self, intent: PushIntent) -> None:
@@ -82,7 +90,7 @@ class IntentValidator:
             _fail(
                 intent,
                 "account_provider_mismatch",
-                f"is a {intent.provider} push but account {intent.account!r} is a {provider}"
+                f"is for provider {intent.provider} but account {intent.account!r} is a {provider}"
                 " account",
             )
 
