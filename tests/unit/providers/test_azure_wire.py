@@ -1,0 +1,225 @@
+import json
+
+import pytest
+from pydantic import SecretStr
+
+from consumer.dispatch.exchange import Answer
+from consumer.dispatch.retry import Retry
+from consumer.errors import AuthError
+from consumer.model import OutcomeStatus, RejectedTarget
+from consumer.providers.accounts import AzureAccount, StaticToken
+from consumer.providers.azure import CallRecord, fold_part
+from consumer.providers.azure_auth import read_token_answer
+from consumer.providers.azure_wire import (
+    Accepted,
+    Failed,
+    Slot,
+    TooLarge,
+    judge_push,
+    plan_calls,
+    push_body,
+    push_request,
+    push_url,
+)
+from tests.unit.providers.intents import azure_batch, azure_intent
+
+REASON = "invalidDeviceIds"
+ACCOUNT = AzureAccount(
+    "az",
+    "https://management.azure.com/",
+    "84211edf",
+    "MobileEngagement",
+    "myAppCollection",
+    "myApp-android",
+    StaticToken(SecretStr("tok")),
+)
+
+
+def test_push_url_is_the_exact_arm_path_with_api_version():
+    assert push_url(ACCOUNT, "announcements/1") == (
+        "https://management.azure.com/subscriptions/84211edf/resourcegroups/MobileEngagement"
+        "/providers/Microsoft.MobileEngagement/appcollections/myAppCollection/apps/myApp-android"
+        "/campaigns/announcements/1/push?api-version=2014-12-01"
+    )
+
+
+def test_body_without_override_has_only_device_ids():
+    assert json.loads(push_body(["a", "b"], None)) == {"deviceIds": ["a", "b"]}
+
+
+def test_body_with_override_carries_data_verbatim():
+    body = push_body(["a"], '{"actionUrl":"http://x/1","notificationTitle":"Hi"}')
+    assert json.loads(body) == {
+        "deviceIds": ["a"],
+        "data": {"actionUrl": "http://x/1", "notificationTitle": "Hi"},
+    }
+
+
+def test_request_sends_bearer_token_and_json_headers():
+    request = push_request("https://x/push", "tok", b"{}")
+    assert request.method == "POST"
+    assert request.headers["Authorization"] == "Bearer tok"
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["Content-Type"] == "application/json"
+
+
+def test_plan_puts_a_repeated_device_in_a_separate_call():
+    batch = azure_batch(azure_intent("i1", ["d1", "d2"]), azure_intent("i2", ["d2", "d3"]))
+    calls = plan_calls(batch, max_targets=1000, max_body_bytes=10_000)
+    assert [[s.device_id for s in call] for call in calls] == [["d1", "d2", "d3"], ["d2"]]
+    assert calls[1][0] == Slot(part=1, offset=0, device_id="d2")
+
+
+def test_plan_repeats_within_one_intent_also_go_to_separate_calls():
+    batch = azure_batch(azure_intent("i1", ["d1", "d1", "d1"]))
+    calls = plan_calls(batch, 1000, 10_000)
+    assert [[s.device_id for s in call] for call in calls] == [["d1"], ["d1"], ["d1"]]
+
+
+def test_plan_never_exceeds_max_targets_per_call():
+    devices = [f"d{n}" for n in range(25)]
+    calls = plan_calls(azure_batch(azure_intent("i1", devices)), 10, 10_000)
+    assert [len(call) for call in calls] == [10, 10, 5]
+    assert [s.device_id for call in calls for s in call] == devices
+
+
+def test_plan_respects_the_body_byte_limit_including_data():
+    devices = [f"device-{n:04d}" for n in range(100)]  # 14 bytes each with quotes and comma
+    batch = azure_batch(azure_intent("i1", devices, data={"title": "x" * 100}))
+    limit = 600
+    for call in plan_calls(batch, 1000, limit):
+        body = push_body([s.device_id for s in call], batch.key.data_json)
+        assert len(body) <= limit
+
+
+def test_200_answer_lists_invalid_devices():
+    answer = Answer(200, b'{"invalidDeviceIds": ["97fd"]}')
+    assert judge_push(answer) == Accepted(frozenset({"97fd"}))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>oops</html>",
+        b'{"invalid": []}',
+        b'{"invalidDeviceIds": "97fd"}',
+        b'{"invalidDeviceIds": [1, 2]}',
+        b"[]",
+        b"",
+    ],
+)
+def test_200_with_a_broken_body_fails_with_an_excerpt_and_is_not_retried(body):
+    outcome = judge_push(Answer(200, body))
+    assert isinstance(outcome, Failed)
+    assert outcome.error_code == "CONTRACT_BROKEN"
+    assert body.decode()[:10] in outcome.error_message
+
+
+def test_400_is_permanent_with_the_providers_error_code_and_message():
+    body = b'{"error": {"code": "CampaignNotActive", "message": "Campaign is not in progress"}}'
+    assert judge_push(Answer(400, body)) == Failed(
+        400, "CampaignNotActive", "Campaign is not in progress"
+    )
+
+
+def test_404_without_json_is_permanent_with_the_status_and_excerpt():
+    assert judge_push(Answer(404, b"Not Found")) == Failed(404, "HTTP_404", "Not Found")
+
+
+def test_401_asks_for_a_fresh_token():
+    verdict = judge_push(Answer(401, b'{"error": {"code": "ExpiredAuthenticationToken"}}'))
+    assert isinstance(verdict, Retry)
+    assert verdict.reauth
+    assert verdict.otherwise.error_code == "ExpiredAuthenticationToken"
+
+
+def test_413_asks_for_a_split():
+    verdict = judge_push(Answer(413, b'{"error": {"code": "TooLarge", "message": "m"}}'))
+    assert verdict == TooLarge(Failed(413, "TooLarge", "m"))
+
+
+def test_429_waits_retry_after_seconds():
+    verdict = judge_push(Answer(429, b"{}", {"retry-after": "3"}))
+    assert isinstance(verdict, Retry)
+    assert verdict.wait_s == 3.0
+
+
+def test_429_with_a_non_numeric_retry_after_falls_back_to_backoff():
+    verdict = judge_push(Answer(429, b"{}", {"retry-after": "soon"}))
+    assert isinstance(verdict, Retry)
+    assert verdict.wait_s is None
+
+
+def test_5xx_is_retried():
+    assert isinstance(judge_push(Answer(503, b"")), Retry)
+
+
+def test_fold_maps_invalid_devices_back_to_each_part_in_order():
+    batch = azure_batch(azure_intent("i1", ["a", "b", "c"]), azure_intent("i2", ["b", "d"]))
+    calls = plan_calls(batch, 1000, 10_000)
+    records = [
+        CallRecord(calls[0], Accepted(frozenset({"c", "a", "d"})), 1),
+        CallRecord(calls[1], Accepted(frozenset({"b"})), 2),
+    ]
+    first = fold_part(0, batch.parts[0], records)
+    second = fold_part(1, batch.parts[1], records)
+    assert first.status is OutcomeStatus.ACCEPTED
+    assert first.rejected == (
+        RejectedTarget("a", "invalidDeviceIds"),
+        RejectedTarget("c", "invalidDeviceIds"),
+    )
+    assert (first.attempts, first.provider_calls) == (1, 1)
+    # i2's "b" went in the second call (a repeat of i1's "b"), where it was rejected
+    assert second.rejected == (
+        RejectedTarget("b", "invalidDeviceIds"),
+        RejectedTarget("d", "invalidDeviceIds"),
+    )
+    assert (second.attempts, second.provider_calls) == (3, 2)
+
+
+def test_fold_fails_a_part_when_any_call_carrying_it_failed():
+    batch = azure_batch(azure_intent("i1", ["a", "b"]))
+    slots = plan_calls(batch, 1, 10_000)
+    records = [
+        CallRecord(slots[0], Accepted(frozenset()), 1),
+        CallRecord(slots[1], Failed(400, "Bad", "bad request"), 1),
+    ]
+    result = fold_part(0, batch.parts[0], records)
+    assert (result.status, result.http_status, result.error_code, result.error_message) == (
+        OutcomeStatus.FAILED,
+        400,
+        "Bad",
+        "bad request",
+    )
+
+
+def test_fold_a_single_device_still_too_large_fails_its_part():
+    batch = azure_batch(azure_intent("i1", ["a"]))
+    (slots,) = plan_calls(batch, 1000, 10_000)
+    records = [CallRecord(slots, TooLarge(Failed(413, "TooLarge", "too big")), 1)]
+    result = fold_part(0, batch.parts[0], records)
+    assert (result.status, result.http_status) == (OutcomeStatus.FAILED, 413)
+
+
+def test_token_answer_with_string_numbers_gives_token_and_lifetime():
+    body = (
+        b'{"token_type":"Bearer","expires_in":"3599","expires_on":"1445395811",'
+        b'"access_token":"jwt"}'
+    )
+    assert read_token_answer(Answer(200, body)) == ("jwt", 3599.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "retriable"),
+    [
+        (401, b'{"error":"invalid_client","error_description":"bad secret"}', False),
+        (500, b"down", True),
+        (200, b'{"access_token":"jwt"}', False),
+        (200, b'{"access_token":"jwt","expires_in":"soon"}', False),
+        (200, b"not json", False),
+    ],
+)
+def test_bad_token_answers_raise_auth_error(status, body, retriable):
+    with pytest.raises(AuthError) as caught:
+        read_token_answer(Answer(status, body))
+    assert caught.value.retriable is retriable
