@@ -1,0 +1,189 @@
+import json
+
+import pytest
+
+from consumer.dispatch.exchange import Answer
+from consumer.dispatch.retry import Retry
+from consumer.errors import AuthError
+from consumer.model import ListType, Recipient
+from consumer.providers.responsys_auth import read_login_answer
+from consumer.providers.responsys_wire import (
+    Failed,
+    Queued,
+    judge_trigger,
+    plan_calls,
+    poll_request,
+    recipient_data,
+    trigger_body,
+    trigger_request,
+)
+from tests.unit.providers.intents import profile, responsys_batch, responsys_intent
+
+ALL_KEYS = {
+    "recipientId",
+    "customerId",
+    "emailAddress",
+    "mobileNumber",
+    "emailSHA256Hash",
+    "emailMD5Hash",
+    "deviceId",
+    "apiKey",
+    "listType",
+    "optionalData",
+}
+
+
+def test_profile_recipient_has_every_key_with_nulls_for_unused_attributes():
+    item = recipient_data(profile(131006807, optional_data=(("CUSTOM1", "WELCOME10"),)))
+    assert set(item) == ALL_KEYS
+    assert item == {
+        "recipientId": 131006807,
+        "customerId": None,
+        "emailAddress": None,
+        "mobileNumber": None,
+        "emailSHA256Hash": None,
+        "emailMD5Hash": None,
+        "deviceId": None,
+        "apiKey": None,
+        "listType": "PROFILE",
+        "optionalData": [{"name": "CUSTOM1", "value": "WELCOME10"}],
+    }
+
+
+def test_empty_strings_are_sent_as_null():
+    item = recipient_data(
+        Recipient(ListType.PROFILE, email_address="a@b.c", device_id="", api_key="")
+    )
+    assert (item["deviceId"], item["apiKey"], item["emailAddress"]) == (None, None, "a@b.c")
+
+
+def test_push_recipient_keeps_device_and_api_key():
+    item = recipient_data(Recipient(ListType.PUSH, device_id="dev", api_key="key"))
+    assert (item["listType"], item["deviceId"], item["apiKey"], item["recipientId"]) == (
+        "PUSH",
+        "dev",
+        "key",
+        None,
+    )
+
+
+def test_body_escapes_non_ascii_as_backslash_u_and_carries_reference():
+    body = trigger_body([profile(1, optional_data=(("PRICE", "10 €, ¥, ü, é"),))], "b-42")
+    assert body.isascii()
+    assert b"10 \\u20ac, \\u00a5, \\u00fc, \\u00e9" in body
+    parsed = json.loads(body)
+    assert parsed["recipientData"][0]["optionalData"][0]["value"] == "10 €, ¥, ü, é"
+    assert parsed["referenceData"] == "b-42"
+
+
+def test_trigger_request_uses_raw_token_and_the_endpoint_path():
+    request = trigger_request("https://ws5.example/", "Summer Push", "tok", b"{}", 1800)
+    assert request.url == "https://ws5.example/rest/haAsyncApi/v1.3/campaigns/Summer%20Push/push"
+    assert request.headers["Authorization"] == "tok"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Message-Expiration"] == "1800"
+
+
+def test_trigger_request_omits_message_expiration_when_unset():
+    request = trigger_request("https://ws5.example", "C", "tok", b"{}", None)
+    assert "Message-Expiration" not in request.headers
+
+
+def test_poll_request_is_one_id_per_get():
+    request = poll_request("https://ws5.example", "YjN1aWowOjoxNjQzOTUyMjI0", "tok")
+    assert (request.method, request.url) == (
+        "GET",
+        "https://ws5.example/rest/haAsyncApi/v1.3/requests/YjN1aWowOjoxNjQzOTUyMjI0",
+    )
+
+
+def test_plan_never_splits_an_intent_and_keeps_calls_within_max_targets():
+    intents = [
+        responsys_intent(f"i{n}", [profile(n * 100 + k) for k in range(size)])
+        for n, size in enumerate([120, 60, 30, 200])
+    ]
+    calls = plan_calls(responsys_batch(*intents), 200, 10 * 1024 * 1024)
+    assert calls == ((0, 1), (2,), (3,))
+
+
+def test_202_with_request_id_is_queued():
+    body = b'{"requestId": "YjN1", "apiName": "HaAsyncTriggerPush", "status": "REQUEST_ACCEPTED"}'
+    assert judge_trigger(Answer(202, body), 60.0) == Queued("YjN1", 202)
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"<html/>", b'{"status": "REQUEST_ACCEPTED"}', b'{"requestId": 7}']
+)
+def test_202_without_a_request_id_fails_as_a_broken_contract(body):
+    outcome = judge_trigger(Answer(202, body), 60.0)
+    assert isinstance(outcome, Failed)
+    assert (outcome.http_status, outcome.error_code) == (202, "CONTRACT_BROKEN")
+
+
+def envelope(code: str, detail: str = "d") -> bytes:
+    return json.dumps(
+        {"type": "", "title": "t", "errorCode": code, "detail": detail, "errorDetails": []}
+    ).encode()
+
+
+def test_invalid_token_asks_for_a_new_login():
+    verdict = judge_trigger(Answer(401, envelope("INVALID_TOKEN")), 60.0)
+    assert isinstance(verdict, Retry)
+    assert verdict.reauth
+
+
+def test_api_limit_exceeded_with_401_waits_the_throttle_time_without_login():
+    verdict = judge_trigger(Answer(401, envelope("API_LIMIT_EXCEEDED")), 7.5)
+    assert isinstance(verdict, Retry)
+    assert (verdict.wait_s, verdict.reauth) == (7.5, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "INVALID_REQUEST_CONTENT"),
+        (400, "INVALID_PARAMETER"),
+        (400, "RECIPIENT_LIMIT_EXCEEDED"),
+        (401, "API_DISABLED_FOR_USER"),
+        (401, "INSUFFICIENT_ACCESS"),
+        (401, "ACCOUNT_SUSPENDED"),
+        (401, "API_NOT_ALLOWED_IN_SECONDARY"),
+    ],
+)
+def test_permanent_codes_fail_without_retry(status, code):
+    assert judge_trigger(Answer(status, envelope(code, "why")), 60.0) == Failed(status, code, "why")
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, envelope("UNABLE_TO_SUBMIT_ASYNC_REQUEST")),
+        (500, envelope("UNRECOVERABLE_EXCEPTION")),
+        (503, b"Service Temporarily Unavailable"),
+    ],
+)
+def test_transient_failures_are_retried(status, body):
+    verdict = judge_trigger(Answer(status, body), 60.0)
+    assert isinstance(verdict, Retry)
+    assert verdict.otherwise.http_status == status
+
+
+def test_login_answer_gives_token_and_endpoint():
+    body = b'{"authToken": "tok", "issuedAt": 1643952224000, "endPoint": "https://ws5.example"}'
+    assert read_login_answer(Answer(200, body), None) == ("tok", "https://ws5.example")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "retriable"),
+    [
+        (401, envelope("INVALID_USER_CREDENTIALS"), False),
+        (401, envelope("API_LIMIT_EXCEEDED"), True),
+        (503, b"down", True),
+        (200, b'{"authToken": "tok"}', False),
+        (200, b"tok", False),
+    ],
+)
+def test_bad_login_answers_raise_auth_error_without_the_password(status, body, retriable):
+    with pytest.raises(AuthError) as caught:
+        read_login_answer(Answer(status, body), None)
+    assert caught.value.retriable is retriable
