@@ -31,10 +31,11 @@ DEFAULT_MAX_TARGETS_PER_INTENT = 100_000
 class IntentValidator:
     """Checks intents against the configured accounts and the providers' rules.
 
-    `accounts` maps each configured account name to its provider.
+    `accounts` maps each configured account name to its provider; None skips the account
+    check (e.g. `produce` without `--accounts`).
     """
 
-    accounts: Mapping[str, Provider]
+    accounts: Mapping[str, Provider] | None
     max_targets_per_intent: int = DEFAULT_MAX_TARGETS_PER_INTENT
     responsys_max_recipients: int = RESPONSYS_MAX_RECIPIENTS
 
@@ -48,6 +49,8 @@ class IntentValidator:
                 f"responsys_max_recipients must be 1..{RESPONSYS_MAX_RECIPIENTS},"
                 f" got {self.responsys_max_recipients}"
             )
+        if self.accounts is None:
+            return
         frozen: dict[str, Provider] = {}
         for name, provider in self.accounts.items():
             try:
@@ -61,7 +64,8 @@ class IntentValidator:
 
     def validate(self, intent: PushIntent) -> None:
         """Raise ValidationError for the first rule `intent` breaks."""
-        self._check_account(intent)
+        if self.accounts is not None:
+            self._check_account(intent, self.accounts)
         push = intent.push
         if push.target_count == 0:
             _fail(intent, "no_targets", "has no targets; at least one is required")
@@ -77,10 +81,11 @@ class IntentValidator:
         else:
             self._check_responsys(intent, push)
 
-    def _check_account(self, intent: PushIntent) -> None:
-        provider = self.accounts.get(intent.account)
+    @staticmethod
+    def _check_account(intent: PushIntent, accounts: Mapping[str, Provider]) -> None:
+        provider = accounts.get(intent.account)
         if provider is None:
-            known = ", ".join(sorted(self.accounts)) or "none"
+            known = ", ".join(sorted(accounts)) or "none"
             _fail(
                 intent,
                 "unknown_account",

@@ -199,3 +199,10 @@ def test_bad_limits_raise_config_error(kwargs: dict[str, int], message: str) -> 
 def test_unknown_provider_name_in_accounts_raises_config_error() -> None:
     with pytest.raises(ConfigError, match="account 'x' names unknown provider 'fcm'"):
         IntentValidator({"x": "fcm"})  # type: ignore[dict-item]
+
+
+def test_without_accounts_any_account_passes_but_provider_rules_still_apply() -> None:
+    validator = IntentValidator(None)
+    validator.validate(_intent(AzurePush(AzureKind.POLLS, 1, ("d",)), account="anything"))
+    with pytest.raises(ValidationError, match="empty device id"):
+        validator.validate(_intent(AzurePush(AzureKind.POLLS, 1, ("",)), account="anything"))
