@@ -1,0 +1,17 @@
+"""Kafka boundary: the intents source, the record sink, topic administration.
+
+Only this package imports confluent-kafka (besides `consumer.local`, which runs a broker).
+"""
+
+from consumer.kafka.sink import RecordSink
+from consumer.kafka.source import ConsumedRecord, IntentSource, RebalanceListener
+from consumer.kafka.topics import TopicSpec, ensure_topics
+
+__all__ = [
+    "ConsumedRecord",
+    "IntentSource",
+    "RebalanceListener",
+    "RecordSink",
+    "TopicSpec",
+    "ensure_topics",
+]

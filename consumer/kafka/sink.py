@@ -1,0 +1,82 @@
+"""The record sink: one idempotent `acks=all` producer for outcomes, dead letters, pending.
+
+`send()` returns an asyncio future that resolves when the broker acknowledged the record
+(or fails with `DeliveryError`). Delivery callbacks are served by a background thread
+that the sink owns and stops in `close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from consumer.errors import DeliveryError
+
+Headers = Sequence[tuple[str, bytes | str]]
+
+
+class RecordSink:
+    """Produces records and resolves futures on the event loop when they are acknowledged."""
+
+    def __init__(self, config: Mapping[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+        settings = {
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            **config,
+        }
+        self._producer = Producer(settings)
+        self._loop = loop
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._serve, name="kafka-producer", daemon=True)
+        self._poller.start()
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            self._loop.call_soon_threadsafe(_settle, future, error)
+
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=list(headers or ()), on_delivery=delivered
+                )
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: let deliveries drain
+            else:
+                return future
+
+    async def flush(self, timeout_s: float = 30.0) -> int:
+        """Wait until every record is acknowledged; return how many are still queued."""
+        remaining: int = await asyncio.to_thread(self._producer.flush, timeout_s)
+        return remaining
+
+    async def close(self, timeout_s: float = 30.0) -> None:
+        await self.flush(timeout_s)
+        self._stop.set()
+        await asyncio.to_thread(self._poller.join)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+
+def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(DeliveryError(f"record not acknowledged: {error}"))

@@ -1,0 +1,211 @@
+"""The consumer-group source: blocking client calls kept off the event loop.
+
+Every call into the librdkafka consumer runs on one dedicated thread, so calls never race
+and the event loop never blocks. `consume()` is one executor hop per batch of messages.
+Rebalance callbacks run on that thread, inside `consume()`; the listener may block there
+(for example to drain and commit revoked partitions) while the event loop keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+
+from consumer.errors import PushDispatchError
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    """One consumed message, detached from the client."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+    @property
+    def source(self) -> Partition:
+        return (self.topic, self.partition)
+
+
+class RebalanceListener(Protocol):
+    """Told about assignment changes, on the consumer thread."""
+
+    def assigned(self, partitions: list[Partition]) -> None: ...
+
+    def revoked(self, partitions: list[Partition]) -> None: ...
+
+    def lost(self, partitions: list[Partition]) -> None: ...
+
+
+class IntentSource:
+    """A consumer-group member with manual commits and cooperative-sticky assignment."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        topics: Sequence[str],
+        listener: RebalanceListener,
+    ) -> None:
+        settings = {
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            **config,
+        }
+        self._listener = listener
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
+        self._consumer = Consumer(settings)
+        self._assignment: set[Partition] = set()
+        self._paused = False
+        self._consumer.subscribe(
+            list(topics),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    @property
+    def assignment(self) -> set[Partition]:
+        return set(self._assignment)
+
+    async def consume(self, max_messages: int, timeout_s: float) -> list[ConsumedRecord]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._consume, max_messages, timeout_s)
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> bool:
+        """Commit `offsets` (next offset to read) synchronously; False (logged) on failure."""
+        if not offsets:
+            return True
+        loop = asyncio.get_running_loop()
+        done: bool = await loop.run_in_executor(self._executor, self.commit_now, dict(offsets))
+        return done
+
+    def commit_now(self, offsets: Mapping[Partition, int]) -> bool:
+        """Commit from the consumer thread (rebalance callbacks)."""
+        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            self._consumer.commit(offsets=partitions, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError._NO_OFFSET:
+                return True
+            log.warning("offset commit failed: %s", error)
+            return False
+        return True
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    async def pause_all(self) -> int:
+        """Pause every assigned partition (and any assigned later) until `resume_all`."""
+        return int(await self._call(self._set_paused, True))
+
+    async def resume_all(self) -> int:
+        return int(await self._call(self._set_paused, False))
+
+    async def lag(self) -> dict[Partition, int]:
+        """Per assigned partition: high watermark minus committed offset (or position)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._lag)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._consumer.close)
+        self._executor.shutdown(wait=True)
+
+    async def _call(self, function: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, *args)
+
+    def _set_paused(self, paused: bool) -> int:
+        partitions = [TopicPartition(t, p) for t, p in self._assignment]
+        if paused:
+            self._consumer.pause(partitions)
+        else:
+            self._consumer.resume(partitions)
+        self._paused = paused
+        return len(partitions)
+
+    def _consume(self, max_messages: int, timeout_s: float) -> list[ConsumedRecord]:
+        records = []
+        messages = self._consumer.consume(max_messages, timeout_s)
+        assignment = self._assignment  # after any rebalance that happened inside consume()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise PushDispatchError(f"fatal Kafka consumer error: {error}")
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("Kafka consumer error: %s", error)
+                continue
+            if (message.topic(), message.partition()) not in assignment:
+                continue  # fetched before a revocation; the new owner reads it
+            _, timestamp = message.timestamp()
+            headers = message.headers()
+            records.append(
+                ConsumedRecord(
+                    cast(str, message.topic()),
+                    cast(int, message.partition()),
+                    cast(int, message.offset()),
+                    message.key(),
+                    message.value(),
+                    _header_pairs(headers) if headers else (),
+                    timestamp,
+                )
+            )
+        return records
+
+    def _lag(self) -> dict[Partition, int]:
+        lags: dict[Partition, int] = {}
+        assigned = [TopicPartition(t, p) for t, p in self._assignment]
+        if not assigned:
+            return lags
+        positions = self._consumer.position(assigned)
+        for tp in positions:
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset == OFFSET_INVALID or high < 0:
+                continue
+            lags[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+        return lags
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        added = [(tp.topic, tp.partition) for tp in partitions]
+        self._assignment.update(added)
+        if self._paused:
+            self._consumer.pause(partitions)
+        log.info("assigned %s", added)
+        self._listener.assigned(added)
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        removed = [(tp.topic, tp.partition) for tp in partitions]
+        log.info("revoked %s", removed)
+        self._listener.revoked(removed)
+        self._assignment.difference_update(removed)
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        removed = [(tp.topic, tp.partition) for tp in partitions]
+        log.warning("lost %s", removed)
+        self._listener.lost(removed)
+        self._assignment.difference_update(removed)
+
+
+def _header_pairs(headers: Any) -> tuple[tuple[str, bytes], ...]:
+    items = headers.items() if isinstance(headers, dict) else headers
+    return tuple((name, value if isinstance(value, bytes) else str(value or "").encode())
+                 for name, value in items)  # fmt: skip

@@ -1,0 +1,121 @@
+"""Build outcome events: merge an intent's part results, or say why it was not sent.
+
+Pure functions: no I/O. An intent split over several calls gets one outcome that merges
+their answers: rejected targets are the union, a failed part's targets count as rejected
+with the failure as their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from consumer.model import (
+    AzurePush,
+    OutcomeStatus,
+    Part,
+    PartResult,
+    PushIntent,
+    PushOutcome,
+    RejectedTarget,
+)
+
+
+def part_targets(part: Part) -> tuple[str, ...]:
+    """The targets of a part as outcomes name them: device ids, or recipient keys."""
+    push = part.intent.push
+    if isinstance(push, AzurePush):
+        return push.device_ids[part.start : part.stop]
+    return tuple(recipient.key for recipient in push.recipients[part.start : part.stop])
+
+
+def merge(
+    intent: PushIntent,
+    results: Sequence[tuple[Part, PartResult]],
+    dispatched_at: datetime,
+    completed_at: datetime,
+) -> PushOutcome:
+    """One outcome for an intent from the results of every part it travelled in."""
+    rejected: list[RejectedTarget] = []
+    failures = [result for _, result in results if result.status is OutcomeStatus.FAILED]
+    pending = [result for _, result in results if result.status is OutcomeStatus.PENDING]
+    for part, result in results:
+        if result.status is OutcomeStatus.FAILED:
+            reason = f"{result.error_code or 'FAILED'}: {result.error_message or ''}".strip()
+            rejected.extend(RejectedTarget(target, reason) for target in part_targets(part))
+        else:
+            rejected.extend(result.rejected)
+    total = intent.push.target_count
+    if pending and not failures:
+        status = OutcomeStatus.PENDING
+    elif len(failures) == len(results):
+        status = OutcomeStatus.FAILED
+        rejected = []  # every target failed for the same reason: say it once, below
+    elif not rejected:
+        status = OutcomeStatus.ACCEPTED
+    elif len(rejected) >= total:
+        status = OutcomeStatus.REJECTED
+    else:
+        status = OutcomeStatus.PARTIAL
+    failure = failures[0] if failures else None
+    http_status = failure.http_status if failure else results[-1][1].http_status
+    return PushOutcome(
+        intent_id=intent.intent_id,
+        account=intent.account,
+        provider=intent.provider.value,
+        campaign=intent.push.campaign,
+        status=status,
+        final=status is not OutcomeStatus.PENDING,
+        created_at=intent.created_at,
+        completed_at=completed_at,
+        correlation_id=intent.correlation_id,
+        rejected_targets=tuple(rejected),
+        request_id=pending[0].request_id if pending else None,
+        async_status="REQUEST_ACCEPTED" if pending else None,
+        http_status=http_status,
+        error_code=failure.error_code if failure else None,
+        error_message=failure.error_message if failure else None,
+        attempts=max(result.attempts for _, result in results),
+        provider_calls=sum(result.provider_calls for _, result in results),
+        dispatched_at=dispatched_at,
+    )
+
+
+def expired(intent: PushIntent, now: datetime) -> PushOutcome:
+    """The outcome of an intent whose `expires_at` passed before it could be sent."""
+    return PushOutcome(
+        intent_id=intent.intent_id,
+        account=intent.account,
+        provider=intent.provider.value,
+        campaign=intent.push.campaign,
+        status=OutcomeStatus.EXPIRED,
+        final=True,
+        created_at=intent.created_at,
+        completed_at=now,
+        correlation_id=intent.correlation_id,
+        error_code="EXPIRED",
+        error_message=f"expires_at {intent.expires_at} passed before dispatch",
+    )
+
+
+def invalid(
+    intent_id: str,
+    error_code: str,
+    message: str,
+    now: datetime,
+    intent: PushIntent | None = None,
+) -> PushOutcome:
+    """The outcome of a message that could not be decoded or broke a provider rule."""
+    return PushOutcome(
+        intent_id=intent_id,
+        account=intent.account if intent else "",
+        provider=intent.provider.value if intent else "",
+        campaign=intent.push.campaign if intent else "",
+        status=OutcomeStatus.INVALID,
+        final=True,
+        created_at=intent.created_at if intent else None,
+        completed_at=now,
+        correlation_id=intent.correlation_id if intent else None,
+        error_code=error_code,
+        error_message=message[:1000],
+    )
