@@ -15,8 +15,9 @@ class Request:
 
     method: str
     url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content: bytes = b""
+    # Headers carry tokens and bodies carry passwords (login forms): never in a repr.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    content: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

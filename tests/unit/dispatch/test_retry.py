@@ -5,7 +5,7 @@ import pytest
 from consumer.dispatch.backoff import Backoff
 from consumer.dispatch.breaker import BreakerState
 from consumer.dispatch.channel import AccountChannel
-from consumer.dispatch.exchange import Answer
+from consumer.dispatch.exchange import Answer, Request
 from consumer.dispatch.limits import DispatchLimits
 from consumer.dispatch.retry import Retrier, Retry
 from consumer.errors import CircuitOpenError, DispatchError, TransportError
@@ -162,3 +162,10 @@ async def test_permanent_answer_is_not_retried(make_retrier):
     script = Script(Answer(400, b""), Answer(200, b""))
     tried = await make_retrier().run(script, judge, failed)
     assert (tried.value, script.calls) == ("failed 400", 1)
+
+
+def test_request_repr_hides_headers_and_body_that_carry_secrets():
+
+    request = Request("POST", "https://x/token", {"Authorization": "tok-123"}, b"password=pw-456")
+    assert "tok-123" not in repr(request)
+    assert "pw-456" not in repr(request)
