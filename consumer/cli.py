@@ -16,6 +16,7 @@ from consumer.errors import PushDispatchError
 
 # name -> (module with configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("consumer.service", "run the pipeline until SIGTERM/SIGINT"),
     "kafka": ("consumer.local.command", "run a local Apache Kafka broker (KRaft) until Ctrl-C"),
     "produce": ("consumer.produce", "publish intents from JSON lines (file or -), Avro-encoded"),
     "simulate": ("consumer.sim.command", "run a provider simulator (azure | responsys)"),

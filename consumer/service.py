@@ -1,0 +1,143 @@
+"""`push-consumer run`: build the pipeline from settings and run it until stopped.
+
+SIGTERM/SIGINT ask for a clean stop (flush, finish in-flight calls, publish, commit, exit
+0); a second signal exits at once. `--workers N` runs N such processes in one group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from consumer.app import Pipeline
+from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder, SchemaRegistry, SchemaSet
+from consumer.errors import ConfigError
+from consumer.kafka import TopicSpec, ensure_topics
+from consumer.metrics import Metrics
+from consumer.model import Provider
+from consumer.probes import Probes, ProbeServer
+from consumer.providers.factory import build_client
+from consumer.settings import Settings, load_settings
+from consumer.validation import IntentValidator
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("PUSH_CONFIG"),
+        help="settings file (TOML); env PUSH_* overrides it (default: $PUSH_CONFIG)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes to run in one consumer group"
+    )
+    parser.add_argument(
+        "--create-topics",
+        action="store_true",
+        help="create missing topics (intents, outcomes, dead letters, compacted pending)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    settings = load_settings(args.config)
+    if args.create_topics:
+        create_topics(settings)
+    if args.workers > 1:
+        return _run_workers(args)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def create_topics(settings: Settings, partitions: int = 6) -> None:
+    topics = settings.topics
+    compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+    ensure_topics(
+        settings.kafka.client_config(),
+        [
+            TopicSpec(topics.intents, partitions),
+            TopicSpec(topics.outcomes, partitions),
+            TopicSpec(topics.dlq, partitions),
+            TopicSpec(topics.pending, partitions, config=compacted),
+        ],
+    )
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the pipeline (with its probe server) until `stop` is set or a signal arrives."""
+    stop = stop or _stop_on_signals()
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    probes = Probes()
+    probe_server = ProbeServer(registry, probes, settings.metrics.host, settings.metrics.port)
+    probe_server.start()
+    log.info("metrics on http://%s:%d/metrics", settings.metrics.host, probe_server.port)
+    clients = {
+        name: build_client(account, metrics)
+        for name, account in settings.provider_accounts().items()
+    }
+    schemas = SchemaSet.load()
+    registry_client = SchemaRegistry(settings.registry.url) if settings.registry.url else None
+    pipeline = Pipeline(
+        settings,
+        clients,
+        metrics,
+        decoder=IntentDecoder(schemas, registry_client),
+        validator=IntentValidator(
+            {name: Provider(account.provider) for name, account in settings.accounts.items()},
+            max_targets_per_intent=settings.pipeline.max_targets_per_intent,
+        ),
+        outcome_encoder=OutcomeEncoder(schemas, registry_client),
+        pending_encoder=PendingEncoder(schemas, registry_client),
+        probes=probes,
+    )
+    try:
+        await pipeline.run(stop)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        probe_server.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def request_stop() -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting at once")
+            os._exit(130)
+        log.info("stop requested: finishing in-flight work")
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, request_stop)
+    return stop
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    command = [sys.executable, "-m", "consumer", "--log-level", args.log_level, "run"]
+    if args.config:
+        command += ["--config", str(args.config)]
+    workers = [subprocess.Popen(command) for _ in range(args.workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [worker.wait() for worker in workers]
+    return max(codes)
