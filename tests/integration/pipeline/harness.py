@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -41,22 +42,28 @@ class Sims:
 def settings_for(
     bootstrap: str, sims: Sims, *, group: str | None = None, **pipeline: Any
 ) -> Settings:
+    return load_settings(None, **config_for(bootstrap, sims, group=group, **pipeline))
+
+
+def config_for(
+    bootstrap: str, sims: Sims, *, group: str | None = None, **pipeline: Any
+) -> dict[str, Any]:
+    """Settings values (as a TOML file would hold them) for a pipeline on the simulators."""
     run = uuid.uuid4().hex[:10]
     fast = {"max_attempts": 3, "backoff_base_s": 0.05, "backoff_max_s": 0.5, "rate_per_s": 1000.0,
             "concurrency": 16, "timeout_s": 5.0, "breaker_failure_threshold": 50}  # fmt: skip
-    return load_settings(
-        None,
-        kafka={"bootstrap_servers": bootstrap, "group_id": group or f"group-{run}"},
-        topics={
+    return {
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": group or f"group-{run}"},
+        "topics": {
             "intents": f"intents-{run}",
             "outcomes": f"outcomes-{run}",
             "dlq": f"dlq-{run}",
             "pending": f"pending-{run}",
         },
-        pipeline={"linger_ms": 30, "commit_interval_ms": 100, **pipeline},
-        metrics={"host": "127.0.0.1", "port": 0},
-        status={"first_poll_s": 0.2, "max_poll_interval_s": 0.5},
-        accounts={
+        "pipeline": {"linger_ms": 30, "commit_interval_ms": 100, **pipeline},
+        "metrics": {"host": "127.0.0.1", "port": 0},
+        "status": {"first_poll_s": 0.2, "max_poll_interval_s": 0.5},
+        "accounts": {
             "az": {
                 "provider": "azure",
                 "base_url": sims.azure,
@@ -76,7 +83,19 @@ def settings_for(
                 "throttle_wait_s": 0.5,
             },
         },
-    )
+    }
+
+
+def to_toml(values: dict[str, Any], prefix: str = "") -> str:
+    """A TOML document for nested dicts of strings, numbers and booleans."""
+    scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    lines = [f"[{prefix}]"] if prefix and scalars else []
+    lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in scalars.items()]
+    text = "\n".join(lines) + "\n" if lines else ""
+    for key, table in tables.items():
+        text += to_toml(table, f"{prefix}.{key}" if prefix else key)
+    return text
 
 
 def with_topics(settings: Settings, partitions: int = 4) -> Settings:
