@@ -4,6 +4,8 @@ set -euo pipefail
 needed=()
 command -v java >/dev/null || needed+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || needed+=(maven)
+# promtool and a real Prometheus for the alert-rule and dashboard-query tests
+{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || needed+=(prometheus)
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
