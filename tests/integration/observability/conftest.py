@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from consumer.sim import AzureSimConfig, ResponsysSimConfig, SimServer, azure_app, responsys_app
+from tests.integration.pipeline.harness import AZURE_TOKEN, Sims
+
+
+@pytest.fixture
+def sims() -> Iterator[Sims]:
+    """Fresh provider simulators for one test."""
+    azure = SimServer(azure_app(AzureSimConfig(static_token=AZURE_TOKEN)))
+    responsys = SimServer(responsys_app(ResponsysSimConfig(processing_s=0.3)))
+    with azure, responsys:
+        yield Sims(azure.url, responsys.url)
