@@ -1,0 +1,93 @@
+"""Watching an outcomes topic from outside: how many records, and when each was written.
+
+Completion is read from high watermarks (no consuming while the measured process runs);
+the records themselves (key = intent id, broker timestamp) are read afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import cast
+
+from confluent_kafka import Consumer, TopicPartition
+
+Offsets = dict[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """One outcome as the bench needs it: whose it is and when it was written (epoch ms)."""
+
+    intent_id: str
+    timestamp_ms: int
+
+
+class OutcomeLog:
+    """One outcomes topic on one broker."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._topic = topic
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        })  # fmt: skip
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def ends(self) -> Offsets:
+        """Per partition, the offset the next record will get (the high watermark)."""
+        metadata = self._consumer.list_topics(self._topic, timeout=10)
+        topic = metadata.topics[self._topic]
+        if topic.error is not None:
+            return {}
+        return {
+            partition: self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, partition), timeout=10
+            )[1]
+            for partition in topic.partitions
+        }
+
+    def count_since(self, since: Mapping[int, int]) -> int:
+        return sum(end - since.get(partition, 0) for partition, end in self.ends().items())
+
+    def wait_for(
+        self,
+        count: int,
+        since: Mapping[int, int],
+        timeout_s: float,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> bool:
+        """Poll watermarks until `count` records arrived after `since`; False on timeout/death."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and alive():
+            if self.count_since(since) >= count:
+                return True
+            time.sleep(0.1)
+        return self.count_since(since) >= count
+
+    def read(self, since: Mapping[int, int]) -> list[OutcomeRecord]:
+        """Every record from `since` to the current ends."""
+        ends = self.ends()
+        todo = {p: e for p, e in ends.items() if e > since.get(p, 0)}
+        if not todo:
+            return []
+        self._consumer.assign([TopicPartition(self._topic, p, since.get(p, 0)) for p in todo])
+        records: list[OutcomeRecord] = []
+        deadline = time.monotonic() + 120
+        while todo and time.monotonic() < deadline:
+            for message in self._consumer.consume(10_000, 0.5):
+                partition = cast(int, message.partition())
+                offset = cast(int, message.offset())
+                if message.error() is None:
+                    key = message.key() or b""
+                    records.append(OutcomeRecord(key.decode(), message.timestamp()[1]))
+                if offset + 1 >= todo.get(partition, 0):
+                    todo.pop(partition, None)
+        self._consumer.unassign()
+        return records

@@ -1,0 +1,111 @@
+"""A bench run's figures: a readable table on stdout and the same figures as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# Targets the figures are reported against (measured, never asserted).
+TARGETS = {
+    "pipeline_over_baseline_min": 0.85,
+    "calls_over_ideal_max": 1.02,
+    "p99_latency_over_linger_ms_max": 50.0,
+    "backlog_peak_rss_mb_max": 250.0,
+}
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of `values` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def _number(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The figures that answer "how fast, how full, how late, how big" in one screen."""
+    rows: list[tuple[str, str, str, str, str]] = [
+        ("mode", "intents", "intents/s", "targets/s", "provider calls (ideal)"),
+    ]
+    for mode in ("baseline", "pipeline", "naive"):
+        run = results.get(mode)
+        if not run:
+            continue
+        calls = run.get("provider_calls", {}).get("total")
+        ideal = run.get("ideal_calls", {}).get("total")
+        rows.append((
+            mode,
+            _number(run["outcomes"]),
+            _number(run["intents_per_s"]),
+            _number(run["targets_per_s"]),
+            "-" if calls is None else f"{calls:,} ({_number(ideal)})",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in
+                       enumerate(zip(row, widths, strict=True))) for row in rows]  # fmt: skip
+    lines.insert(1, "-" * len(lines[0]))
+    lines.append("")
+    lines.extend(_summary(results))
+    return "\n".join(lines)
+
+
+def _summary(results: dict[str, Any]) -> list[str]:
+    ratios = results["ratios"]
+    pipeline = results.get("pipeline") or {}
+    latency = results.get("latency") or {}
+    memory = results.get("memory") or {}
+    linger = results["parameters"]["linger_ms"]
+    lines = [
+        f"pipeline / baseline throughput: {_number(ratios.get('pipeline_over_baseline'), 3)}"
+        f"  (target >= {TARGETS['pipeline_over_baseline_min']})",
+        f"provider calls / ideal (saturated): {_number(ratios.get('calls_over_ideal'), 4)}"
+        f"  (target <= {TARGETS['calls_over_ideal_max']})",
+        f"pipeline / naive throughput: {_number(ratios.get('pipeline_over_naive'), 1)}x",
+        f"pipeline peak RSS: {_number(pipeline.get('peak_rss_mb'), 1)} MB;"
+        f" duplicate deliveries: {_number(pipeline.get('duplicate_deliveries'))}",
+    ]
+    if latency:
+        lines.append(
+            f"latency at {_number(latency.get('rate_per_s'))} intents/s for"
+            f" {_number(latency.get('seconds'), 1)} s: p50 {_number(latency.get('p50_ms'), 1)} ms,"
+            f" p99 {_number(latency.get('p99_ms'), 1)} ms, max {_number(latency.get('max_ms'), 1)}"
+            f" ms  (target p99 <= linger {linger} + {TARGETS['p99_latency_over_linger_ms_max']:.0f}"
+            f" ms); calls {_number(latency.get('provider_calls', {}).get('total'))}"
+            f" vs ideal {_number(latency.get('ideal_calls', {}).get('total'))}"
+        )
+    if memory:
+        lines.append(
+            f"backlog {_number(memory.get('backlog'))}: peak RSS"
+            f" {_number(memory.get('peak_rss_mb'), 1)} MB (target <"
+            f" {TARGETS['backlog_peak_rss_mb_max']:.0f}), drained at"
+            f" {_number(memory.get('intents_per_s'))} intents/s"
+        )
+    lines.extend(
+        f"  profile self {frame['self_share']:6.1%} total {frame['total_share']:6.1%}"
+        f"  {frame['frame']}"
+        for frame in results.get("profile", {}).get("top_self", [])[:12]
+    )
+    return lines
