@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kafka": ("consumer.local.command", "run a local Apache Kafka broker (KRaft) until Ctrl-C"),
     "produce": ("consumer.produce", "publish intents from JSON lines (file or -), Avro-encoded"),
     "simulate": ("consumer.sim.command", "run a provider simulator (azure | responsys)"),
+    "demo": ("consumer.demo.command", "run everything locally with a live view (Ctrl-C stops)"),
     "bench": ("consumer.bench.command", "measure throughput, latency, batching and memory"),
 }
 
