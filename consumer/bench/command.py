@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import platform
 import sys
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     workdir = output.with_suffix("")  # configs, pipeline logs, profiles
     workdir.mkdir(parents=True, exist_ok=True)
     plan = _plan(args, workdir)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per naive call otherwise
     results: dict[str, Any] = {
         "started_at": stamp,
         "parameters": _parameters(args, plan),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 Offsets = dict[int, int]
 
@@ -40,8 +40,16 @@ class OutcomeLog:
     def close(self) -> None:
         self._consumer.close()
 
-    def ends(self) -> Offsets:
+    def ends(self, attempts: int = 50) -> Offsets:
         """Per partition, the offset the next record will get (the high watermark)."""
+        for _ in range(attempts - 1):
+            try:
+                return self._ends()
+            except KafkaException:  # a new topic's leaders are not known yet
+                time.sleep(0.2)
+        return self._ends()
+
+    def _ends(self) -> Offsets:
         metadata = self._consumer.list_topics(self._topic, timeout=10)
         topic = metadata.topics[self._topic]
         if topic.error is not None:
