@@ -171,9 +171,12 @@ def produce_raw(bootstrap: str, topic: str, values: Sequence[bytes | None]) -> N
 
 
 def read_topic(
-    bootstrap: str, topic: str, until: int, timeout_s: float = 60.0
+    bootstrap: str, topic: str, until: int, timeout_s: float = 60.0, distinct_keys: bool = False
 ) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
-    """Read records (key, value, headers) from the start until `until` were seen."""
+    """Read records (key, value, headers) from the start until `until` were seen.
+
+    With `distinct_keys`, until `until` different keys were seen (duplicates allowed).
+    """
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"reader-{uuid.uuid4().hex}",
@@ -182,22 +185,27 @@ def read_topic(
     })  # fmt: skip
     consumer.subscribe([topic])
     records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+    keys: set[bytes | None] = set()
     deadline = time.monotonic() + timeout_s
     try:
-        while len(records) < until and time.monotonic() < deadline:
+        while (len(keys) if distinct_keys else len(records)) < until:
+            if time.monotonic() >= deadline:
+                break
             for message in consumer.consume(500, 0.5):
                 if message.error() is None:
                     records.append((message.key(), message.value(), message.headers() or []))
+                    keys.add(message.key())
     finally:
         consumer.close()
     return records
 
 
 def read_outcomes(
-    bootstrap: str, topic: str, until: int, timeout_s: float = 60.0
+    bootstrap: str, topic: str, until: int, timeout_s: float = 60.0, distinct: bool = False
 ) -> list[PushOutcome]:
+    """Outcomes from the start of `topic`, until `until` records (or distinct intents)."""
     decoder = OutcomeDecoder()
-    records = read_topic(bootstrap, topic, until, timeout_s)
+    records = read_topic(bootstrap, topic, until, timeout_s, distinct_keys=distinct)
     return [decoder.decode(value) for _, value, _ in records if value is not None]
 
 
