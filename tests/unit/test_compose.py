@@ -1,0 +1,156 @@
+"""docker-compose.yml, checked without a Docker engine.
+
+Every bind-mounted host path exists, every PUSH_* variable lands in a real setting, the
+ports match what the programs listen on, dependencies name real services, and Debian's
+`docker-compose` accepts the file (`config -q`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from consumer.settings import MetricsSettings, Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+PIPELINE_SERVICES = ("pipeline", "topics")
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+
+
+def _binds(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host path, container path) of the service's bind mounts."""
+    pairs = []
+    for volume in service.get("volumes", []):
+        host, container = volume.split(":")[:2]
+        if host.startswith((".", "/")):
+            pairs.append((host, container))
+    return pairs
+
+
+def _settings_of(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Load settings as the container would: its PUSH_* env and its mounted settings file."""
+    env = service["environment"]
+    mounts = {container: host for host, container in _binds(service)}
+    assert env["PUSH_CONFIG"] in mounts, "PUSH_CONFIG must name a mounted file"
+    for name in [name for name in os.environ if name.startswith("PUSH_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    return load_settings(REPO / mounts[env["PUSH_CONFIG"]])
+
+
+def _setting(settings: Settings, env_name: str) -> object:
+    """The value an env var `PUSH_A__B__C` names: settings.a.b[c] ..."""
+    value: Any = settings
+    for part in env_name.removeprefix("PUSH_").lower().split("__"):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def _port_option(command: list[str]) -> int:
+    return int(command[command.index("--port") + 1])
+
+
+def _container_ports(service: dict[str, Any]) -> set[int]:
+    return {int(str(mapping).rsplit(":", 1)[-1]) for mapping in service.get("ports", [])}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_bind_mounted_host_path_exists_in_the_repository(name: str) -> None:
+    for host, _ in _binds(SERVICES[name]):
+        assert (REPO / host).exists(), f"{name} mounts {host}, which does not exist"
+
+
+@pytest.mark.parametrize("name", PIPELINE_SERVICES)
+def test_every_push_env_var_lands_in_the_setting_it_names(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = SERVICES[name]
+    settings = _settings_of(service, monkeypatch)
+    for env_name, value in service["environment"].items():
+        if env_name == "PUSH_CONFIG":
+            continue  # read by `push-consumer run`, not a setting
+        assert str(_setting(settings, env_name)) == str(value), env_name
+
+
+def test_pipeline_publishes_its_metrics_port_and_prometheus_scrapes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = _settings_of(SERVICES["pipeline"], monkeypatch).metrics.port
+    assert port in _container_ports(SERVICES["pipeline"])
+    scrape = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    targets = [t for job in scrape["scrape_configs"] for c in job["static_configs"]
+               for t in c["targets"]]  # fmt: skip
+    assert f"pipeline:{port}" in targets
+
+
+@pytest.mark.parametrize("name", ["azure-sim", "responsys-sim"])
+def test_simulator_ports_match_the_command_and_the_pipeline_urls(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = SERVICES[name]
+    port = _port_option(service["command"])
+    assert port in _container_ports(service)
+    assert f":{port}/" in " ".join(service["healthcheck"]["test"])
+    settings = _settings_of(SERVICES["pipeline"], monkeypatch)
+    urls = [getattr(a, "base_url", None) or getattr(a, "login_url", None)
+            for a in settings.accounts.values()]  # fmt: skip
+    assert f"http://{name}:{port}" in urls, "the pipeline must call this simulator"
+
+
+def test_pipeline_bootstrap_servers_name_the_kafka_service_listener(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bootstrap = _settings_of(SERVICES["pipeline"], monkeypatch).kafka.bootstrap_servers
+    advertised = SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"//{bootstrap}" in advertised
+    assert urlsplit(f"//{bootstrap}").hostname == "kafka"
+
+
+def test_grafana_datasource_points_at_the_prometheus_service() -> None:
+    text = (REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    urls = re.findall(r"url:\s*(\S+)", text)
+    ports = _container_ports(SERVICES["prometheus"])
+    assert any(urlsplit(u).hostname == "prometheus" and urlsplit(u).port in ports for u in urls)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_depends_on_names_existing_services_with_known_conditions(name: str) -> None:
+    conditions = {"service_started", "service_healthy", "service_completed_successfully"}
+    for dependency, rule in SERVICES[name].get("depends_on", {}).items():
+        assert dependency in SERVICES, f"{name} depends on unknown service {dependency}"
+        assert rule["condition"] in conditions
+        if rule["condition"] == "service_healthy":
+            # The pipeline's health check comes with its image (the Dockerfile's HEALTHCHECK).
+            built = "build" in SERVICES[dependency] and "HEALTHCHECK" in DOCKERFILE
+            assert "healthcheck" in SERVICES[dependency] or built, dependency
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    executable = shutil.which("docker-compose")
+    assert executable is not None, "install Debian's docker-compose package"
+    result = subprocess.run(
+        [executable, "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_image_health_check_probes_healthz_on_the_default_metrics_port() -> None:
+    check = next(line for line in DOCKERFILE.splitlines() if "/healthz" in line)
+    default = re.search(r"PUSH_METRICS__PORT', '(\d+)'", check)
+    assert default is not None
+    assert int(default.group(1)) == MetricsSettings().port
+    assert re.search(r'^ENTRYPOINT \["push-consumer"\]', DOCKERFILE, re.MULTILINE)
+    assert re.search(r"^USER (?!root)\S+", DOCKERFILE, re.MULTILINE)  # not root
