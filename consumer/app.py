@@ -268,7 +268,6 @@ class Pipeline:
             assert self._sink is not None
             value = self._pending_encoder.encode(record)
             acks[request_id] = self._sink.send(self._topics.pending, request_id.encode(), value)
-            self._metrics.async_pending.labels(batch.key.account).inc()
         return acks
 
     # --- publish and finish -------------------------------------------------------------

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from consumer.app import Pipeline
 from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder, SchemaRegistry, SchemaSet
+from consumer.dispatch.breaker import BreakerState
 from consumer.errors import ConfigError
 from consumer.kafka import TopicSpec, ensure_topics
 from consumer.metrics import Metrics
@@ -87,6 +88,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         name: build_client(account, metrics)
         for name, account in settings.provider_accounts().items()
     }
+    for name, client in clients.items():  # every account's breaker has a series from the start
+        metrics.on_breaker(client.provider.value, name, BreakerState.CLOSED)
     schemas = SchemaSet.load()
     registry_client = SchemaRegistry(settings.registry.url) if settings.registry.url else None
     pipeline = Pipeline(
