@@ -1,3 +1,5 @@
+"""Fixtures shared by the integration tests."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -10,7 +12,7 @@ from tests.integration.pipeline.harness import AZURE_TOKEN, Sims
 
 @pytest.fixture
 def sims() -> Iterator[Sims]:
-    """Fresh simulators per test, so ledgers count only this test's calls."""
+    """Fresh provider simulators per test, so ledgers count only that test's calls."""
     azure = SimServer(azure_app(AzureSimConfig(static_token=AZURE_TOKEN)))
     responsys = SimServer(responsys_app(ResponsysSimConfig(processing_s=0.3)))
     with azure, responsys:
