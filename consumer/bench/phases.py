@@ -65,7 +65,7 @@ def produce_intents(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
 
 
 def measure_baseline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
-    outcomes = _outcomes_topic(env, plan, "baseline-outcomes")
+    outcomes = _new_topic(env, plan, "baseline-outcomes")
     run = run_baseline(
         env.bootstrap,
         intents_topic=plan.topic("intents"),
@@ -80,7 +80,15 @@ def measure_baseline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
 
 async def measure_naive(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
     count = min(plan.naive_intents, plan.workload.intents)
-    outcomes = _outcomes_topic(env, plan, "naive-outcomes")
+    # Its own topic with exactly the first `count` intents, so the provider mix matches
+    # the ideal (reading `count` from the shared topic favours whichever partitions come first).
+    workload = plan.workload
+    intents = _new_topic(env, plan, "naive-intents")
+    sample = Workload(
+        count, workload.devices_per_intent, workload.campaigns, workload.responsys_share
+    )
+    produce_backlog(env.bootstrap, intents, sample, "nv")
+    outcomes = _new_topic(env, plan, "naive-outcomes")
     settings = load_settings(None, **_config(env, plan, "naive"))
     clients = {
         name: build_client(account) for name, account in settings.provider_accounts().items()
@@ -89,7 +97,7 @@ async def measure_naive(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any
     try:
         run = await run_naive(
             env.bootstrap,
-            intents_topic=plan.topic("intents"),
+            intents_topic=intents,
             outcomes_topic=outcomes,
             group=plan.topic("naive"),
             clients=clients,
@@ -266,7 +274,8 @@ def _profile_figures(path: Path) -> dict[str, Any]:
     return {"file": str(path), "top_self": as_dicts, "top_total_consumer": consumer}
 
 
-def _outcomes_topic(env: BenchEnvironment, plan: BenchPlan, name: str) -> str:
+def _new_topic(env: BenchEnvironment, plan: BenchPlan, name: str) -> str:
+    """Create the topic `name` of this run (outcomes, or a topic of intents of its own)."""
     topic = plan.topic(name)
     ensure_topics({"bootstrap.servers": env.bootstrap}, [TopicSpec(topic, plan.partitions)])
     return topic
