@@ -6,6 +6,8 @@ command -v java >/dev/null || needed+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || needed+=(maven)
 # promtool and a real Prometheus for the alert-rule and dashboard-query tests
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || needed+=(prometheus)
+# docker-compose validates docker-compose.yml without a Docker engine
+command -v docker-compose >/dev/null || needed+=(docker-compose)
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from consumer import outcomes
 from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
 from consumer.batching import Batcher
 from consumer.errors import DecodeError, PushDispatchError, UnknownSchemaError, ValidationError
-from consumer.kafka import ConsumedRecord, IntentSource, RecordSink
+from consumer.kafka import ConsumedRecord, IntentSource, OutgoingRecord, RecordSink
 from consumer.metrics import Metrics
 from consumer.model import (
     AsyncPending,
@@ -54,8 +55,15 @@ class _InFlight:
     parts_left: int = 0
     results: list[tuple[Part, PartResult]] = field(default_factory=list)
     dispatched_at: datetime | None = None
-    acks: list[asyncio.Future[None]] = field(default_factory=list)
     outcome: PushOutcome | None = None
+
+
+@dataclass(slots=True)
+class _Outbox:
+    """Records to produce together, and the states they finish once acknowledged."""
+
+    records: list[OutgoingRecord] = field(default_factory=list)
+    states: list[_InFlight] = field(default_factory=list)
 
 
 class Pipeline:
@@ -134,6 +142,7 @@ class Pipeline:
     def _intake(self, records: list[ConsumedRecord]) -> None:
         now = datetime.now(UTC)
         self._metrics.intents_consumed.inc(len(records))
+        out = _Outbox()
         for record in records:
             state = _InFlight(record.source, record.offset, len(record.value or b""))
             self._tracker.track(record.source, record.offset)
@@ -142,23 +151,24 @@ class Pipeline:
             try:
                 intent = self._decode(record)
             except DecodeError as exc:
-                self._dead_letter(state, record, exc, now, None)
+                self._dead_letter(out, state, record, exc, now=now, intent=None)
                 continue
             try:
                 self._validator.validate(intent)
             except ValidationError as exc:
-                self._dead_letter(state, record, exc, now, intent)
+                self._dead_letter(out, state, record, exc, now=now, intent=intent)
                 continue
             state.intent = intent
             self._metrics.intents_decoded.labels(intent.provider.value, intent.account).inc()
             if intent.expires_at is not None and intent.expires_at <= now:
-                self._publish(state, outcomes.expired(intent, now))
+                self._add_outcome(out, state, outcomes.expired(intent, now))
                 continue
             parts, ready = self._batcher.add(intent)
             state.parts_left = parts
             self._states[id(intent)] = state
             for batch in ready:
                 self._dispatch(batch)
+        self._emit(out)
         self._metrics.in_flight_intents.set(self._in_flight)
         self._metrics.in_flight_bytes.set(self._in_flight_bytes)
 
@@ -169,9 +179,11 @@ class Pipeline:
 
     def _dead_letter(
         self,
+        out: _Outbox,
         state: _InFlight,
         record: ConsumedRecord,
         error: DecodeError | ValidationError,
+        *,
         now: datetime,
         intent: PushIntent | None,
     ) -> None:
@@ -186,13 +198,12 @@ class Pipeline:
             ("dlq.error.reason", reason.encode()),
             ("dlq.error.message", str(error)[:1000].encode()),
         ]
-        assert self._sink is not None
-        state.acks.append(self._sink.send(self._topics.dlq, record.key, record.value, headers))
+        out.records.append(OutgoingRecord(self._topics.dlq, record.key, record.value, headers))
         if error.intent_id:
             outcome = outcomes.invalid(error.intent_id, reason.upper(), str(error), now, intent)
-            self._publish(state, outcome)
+            self._add_outcome(out, state, outcome)
         else:
-            self._await_acks(state)
+            out.states.append(state)
 
     # --- dispatch -----------------------------------------------------------------------
 
@@ -215,33 +226,32 @@ class Pipeline:
             log.exception("provider client failed on batch %s", batch.batch_id)
             failed = PartResult(OutcomeStatus.FAILED, error_code="INTERNAL", error_message=str(exc))
             results = tuple(failed for _ in batch.parts)
-        pending_acks = self._record_pending(batch, results, dispatched_at)
+        out = _Outbox()
+        self._record_pending(out, batch, results, dispatched_at)
+        completed_at = datetime.now(UTC)
         for part, result in zip(batch.parts, results, strict=True):
             state = self._states.get(id(part.intent))
             if state is None:
-                continue
+                continue  # its partition was revoked or lost meanwhile
             state.results.append((part, result))
             state.dispatched_at = state.dispatched_at or dispatched_at
-            if result.request_id in pending_acks:
-                state.acks.append(pending_acks[result.request_id])
             state.parts_left -= 1
             if state.parts_left == 0:
                 del self._states[id(part.intent)]
-                assert state.intent is not None
                 outcome = outcomes.merge(
-                    state.intent, state.results, state.dispatched_at, datetime.now(UTC)
+                    part.intent, state.results, state.dispatched_at, completed_at
                 )
-                self._publish(state, outcome)
+                self._add_outcome(out, state, outcome)
+        self._emit(out)
 
     def _record_pending(
-        self, batch: Batch, results: tuple[PartResult, ...], dispatched_at: datetime
-    ) -> dict[str, asyncio.Future[None]]:
-        """Write one pending record per asynchronous request id, before anything commits."""
+        self, out: _Outbox, batch: Batch, results: tuple[PartResult, ...], dispatched_at: datetime
+    ) -> None:
+        """One pending record per asynchronous request id, acknowledged before any commit."""
         by_request: dict[str, list[tuple[Part, PartResult]]] = {}
         for part, result in zip(batch.parts, results, strict=True):
             if result.status is OutcomeStatus.PENDING and result.request_id:
                 by_request.setdefault(result.request_id, []).append((part, result))
-        acks: dict[str, asyncio.Future[None]] = {}
         status = self._settings.status
         for request_id, parts in by_request.items():
             record = AsyncPending(
@@ -265,54 +275,53 @@ class Pipeline:
                     for part, result in parts
                 ),
             )
-            assert self._sink is not None
             value = self._pending_encoder.encode(record)
-            acks[request_id] = self._sink.send(self._topics.pending, request_id.encode(), value)
-        return acks
+            out.records.append(OutgoingRecord(self._topics.pending, request_id.encode(), value))
 
     # --- publish and finish -------------------------------------------------------------
 
-    def _publish(self, state: _InFlight, outcome: PushOutcome) -> None:
-        assert self._sink is not None
+    def _add_outcome(self, out: _Outbox, state: _InFlight, outcome: PushOutcome) -> None:
         value = self._outcome_encoder.encode(outcome)
-        key = outcome.intent_id.encode()
-        state.acks.append(self._sink.send(self._topics.outcomes, key, value))
+        out.records.append(OutgoingRecord(self._topics.outcomes, outcome.intent_id.encode(), value))
         state.outcome = outcome
-        self._await_acks(state)
+        out.states.append(state)
 
-    def _await_acks(self, state: _InFlight) -> None:
-        waiting = len(state.acks)
+    def _emit(self, out: _Outbox) -> None:
+        """Produce the outbox's records; its states finish once all are acknowledged."""
+        if not out.states and not out.records:
+            return
+        assert self._sink is not None
+        states = out.states
+        future = self._sink.send_many(out.records)
+        future.add_done_callback(lambda done: self._finish(states, done))
 
-        def acked(future: asyncio.Future[None]) -> None:
-            nonlocal waiting
-            waiting -= 1
-            if waiting == 0:
-                self._finish(state)
-
-        for future in state.acks:
-            future.add_done_callback(acked)
-
-    def _finish(self, state: _InFlight) -> None:
-        for future in state.acks:
-            error = None if future.cancelled() else future.exception()
-            if future.cancelled() or error is not None:
-                # Not durable: leave the offset uncommitted (it is read again) and stop.
-                log.error("record for offset %s not acknowledged: %s", state.offset, error)
-                self._failure = self._failure or error or RuntimeError("delivery cancelled")
-                return
-        self._tracker.finish(state.source, state.offset)
-        self._in_flight -= 1
-        self._in_flight_bytes -= state.size
-        outcome = state.outcome
-        if outcome is not None:
-            self._metrics.outcomes.labels(outcome.provider, outcome.account, outcome.status).inc()
+    def _finish(self, states: list[_InFlight], future: asyncio.Future[None]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            # Not durable: leave the offsets uncommitted (they are read again) and stop.
+            log.error("%d records not acknowledged: %s", len(states), error)
+            self._failure = self._failure or error or RuntimeError("delivery cancelled")
+            return
+        now = datetime.now(UTC)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        rejected: Counter[tuple[str, str]] = Counter()
+        for state in states:
+            self._tracker.finish(state.source, state.offset)
+            self._in_flight -= 1
+            self._in_flight_bytes -= state.size
+            outcome = state.outcome
+            if outcome is None:
+                continue
+            counts[outcome.provider, outcome.account, outcome.status] += 1
             if outcome.rejected_targets:
-                self._metrics.targets_rejected.labels(outcome.provider, outcome.account).inc(
-                    len(outcome.rejected_targets)
-                )
+                rejected[outcome.provider, outcome.account] += len(outcome.rejected_targets)
             if outcome.created_at is not None:
-                latency = (datetime.now(UTC) - outcome.created_at).total_seconds()
+                latency = (now - outcome.created_at).total_seconds()
                 self._metrics.end_to_end.labels(outcome.provider).observe(max(0.0, latency))
+        for labels, n in counts.items():
+            self._metrics.outcomes.labels(*labels).inc(n)
+        for labels2, n in rejected.items():
+            self._metrics.targets_rejected.labels(*labels2).inc(n)
 
     # --- background loops ---------------------------------------------------------------
 

@@ -3,13 +3,14 @@
 Only this package imports confluent-kafka (besides `consumer.local`, which runs a broker).
 """
 
-from consumer.kafka.sink import RecordSink
+from consumer.kafka.sink import OutgoingRecord, RecordSink
 from consumer.kafka.source import ConsumedRecord, IntentSource, RebalanceListener
 from consumer.kafka.topics import TopicSpec, ensure_topics
 
 __all__ = [
     "ConsumedRecord",
     "IntentSource",
+    "OutgoingRecord",
     "RebalanceListener",
     "RecordSink",
     "TopicSpec",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -17,6 +18,37 @@ from confluent_kafka import KafkaError, Message, Producer
 from consumer.errors import DeliveryError
 
 Headers = Sequence[tuple[str, bytes | str]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None = None
+
+
+class _Countdown:
+    """Settles one future when every record of a group is acknowledged (or one fails)."""
+
+    __slots__ = ("_error", "_future", "_lock", "_loop", "_waiting")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], n: int
+    ) -> None:
+        self._loop = loop
+        self._future = future
+        self._waiting = n
+        self._error: KafkaError | None = None
+        self._lock = threading.Lock()  # callbacks may be served by more than one thread
+
+    def __call__(self, error: KafkaError | None, _message: Message) -> None:
+        with self._lock:
+            self._waiting -= 1
+            self._error = self._error or error
+            done = self._waiting == 0
+        if done:
+            self._loop.call_soon_threadsafe(_settle, self._future, self._error)
 
 
 class RecordSink:
@@ -57,6 +89,30 @@ class RecordSink:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain
             else:
                 return future
+
+    def send_many(self, records: Sequence[OutgoingRecord]) -> asyncio.Future[None]:
+        """Produce `records`; one future for all of them, settled once (one loop wake-up)."""
+        future: asyncio.Future[None] = self._loop.create_future()
+        if not records:
+            future.set_result(None)
+            return future
+        countdown = _Countdown(self._loop, future, len(records))
+        produce = self._producer.produce
+        for record in records:
+            while True:
+                try:
+                    produce(
+                        record.topic,
+                        value=record.value,
+                        key=record.key,
+                        headers=list(record.headers) if record.headers else None,
+                        on_delivery=countdown,
+                    )
+                except BufferError:
+                    self._producer.poll(0.05)  # local queue full: let deliveries drain
+                else:
+                    break
+        return future
 
     async def flush(self, timeout_s: float = 30.0) -> int:
         """Wait until every record is acknowledged; return how many are still queued."""

@@ -143,8 +143,15 @@ class IntentSource:
         return len(partitions)
 
     def _consume(self, max_messages: int, timeout_s: float) -> list[ConsumedRecord]:
-        records = []
-        messages = self._consumer.consume(max_messages, timeout_s)
+        records: list[ConsumedRecord] = []
+        # Wait only for the first message, then take what is already fetched: consume()
+        # alone would wait out its timeout whenever fewer than `max_messages` are ready.
+        first = self._consumer.poll(timeout_s)
+        if first is None:
+            return records
+        messages = [first]
+        if max_messages > 1:
+            messages += self._consumer.consume(max_messages - 1, 0)
         assignment = self._assignment  # after any rebalance that happened inside consume()
         for message in messages:
             error = message.error()
