@@ -7,6 +7,7 @@ One batch becomes one or more calls (unique devices, at most `max_targets` per c
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from consumer.dispatch.channel import AccountChannel
@@ -28,7 +29,7 @@ from consumer.providers.azure_wire import (
     Slot,
     TooLarge,
     data_json,
-    device_bytes,
+    devices_bytes,
     failed_from_error,
     judge_push,
     part_devices,
@@ -98,8 +99,8 @@ class AzureClient:
         return part_devices(part)
 
     def part_bytes(self, part: Part) -> int:
-        """Bytes the part's device ids add to a body."""
-        return sum(device_bytes(device) for device in part_devices(part))
+        """Bytes the part's device ids add to a body (one C-level encode per part)."""
+        return devices_bytes(part_devices(part))
 
     async def send(self, batch: Batch) -> tuple[PartResult, ...]:
         """Push the batch; one result per part, in order. Never raises for call failures."""
@@ -107,8 +108,10 @@ class AzureClient:
         data = data_json(batch)
         calls = plan_calls(batch, self.max_targets, self.max_body_bytes)
         nested = await asyncio.gather(*(self._call(url, data, slots) for slots in calls))
-        records = [record for records in nested for record in records]
-        return tuple(fold_part(index, part, records) for index, part in enumerate(batch.parts))
+        by_part = records_by_part(record for records in nested for record in records)
+        return tuple(
+            fold_part(index, part, by_part.get(index, [])) for index, part in enumerate(batch.parts)
+        )
 
     async def _call(self, url: str, data: str | None, slots: tuple[Slot, ...]) -> list[CallRecord]:
         """One call with retries; on 413, the call's record followed by its halves' records."""
@@ -140,13 +143,22 @@ class AzureClient:
         await self._channel.aclose()
 
 
+def records_by_part(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:
+    """For each part index, the calls that carried any of its devices (one pass)."""
+    by_part: dict[int, list[CallRecord]] = {}
+    for record in records:
+        for index in {slot.part for slot in record.slots}:
+            by_part.setdefault(index, []).append(record)
+    return by_part
+
+
 def fold_part(index: int, part: Part, records: list[CallRecord]) -> PartResult:
-    """One part's result from every call that carried any of its devices.
+    """One part's result from the calls that carried any of its devices (`records`).
 
     `attempts` sums the tries of those calls, `provider_calls` counts them (a 413'd call and
     its halves all count). A failed call carrying any device of the part fails the part.
     """
-    mine = [record for record in records if any(slot.part == index for slot in record.slots)]
+    mine = records  # the calls that carried any device of this part
     attempts = sum(record.attempts for record in mine)
     failures = [
         record.outcome.failed if isinstance(record.outcome, TooLarge) else record.outcome
@@ -167,7 +179,7 @@ def fold_part(index: int, part: Part, records: list[CallRecord]) -> PartResult:
     rejected = sorted(
         (slot.offset, slot.device_id)
         for record in mine
-        if isinstance(record.outcome, Accepted)
+        if isinstance(record.outcome, Accepted) and record.outcome.invalid
         for slot in record.slots
         if slot.part == index and slot.device_id in record.outcome.invalid
     )

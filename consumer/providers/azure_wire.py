@@ -70,6 +70,11 @@ def device_bytes(device_id: str) -> int:
     return len(json.dumps(device_id)) + 1
 
 
+def devices_bytes(device_ids: tuple[str, ...]) -> int:
+    """Bytes these device ids add to a body: their JSON strings and separators."""
+    return len(json.dumps(device_ids)) if device_ids else 0
+
+
 def data_json(batch: Batch) -> str | None:
     """The call's `data` override as JSON: the batch key's canonical text."""
     if batch.key.data_json is not None:
@@ -87,6 +92,9 @@ def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tup
     """
     data = data_json(batch)
     base_bytes = _BODY_OVERHEAD + (len(data.encode()) if data is not None else 0)
+    single = _single_call(batch, max_targets, max_body_bytes - base_bytes)
+    if single is not None:
+        return (single,)
     calls: list[list[Slot]] = []
     seen: list[set[str]] = []
     sizes: list[int] = []
@@ -112,6 +120,21 @@ def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tup
             seen[target].add(device)
             sizes[target] += cost
     return tuple(tuple(call) for call in calls)
+
+
+def _single_call(batch: Batch, max_targets: int, room_bytes: int) -> tuple[Slot, ...] | None:
+    """The whole batch as one call when it fits and repeats no device (the usual case)."""
+    if batch.target_count > max_targets:
+        return None
+    devices = [part_devices(part) for part in batch.parts]
+    flat = [device for ids in devices for device in ids]
+    if len(set(flat)) != len(flat) or sum(map(devices_bytes, devices)) > room_bytes:
+        return None
+    return tuple(
+        Slot(index, offset, device)
+        for index, ids in enumerate(devices)
+        for offset, device in enumerate(ids)
+    )
 
 
 def push_url(account: AzureAccount, campaign: str) -> str:

@@ -8,7 +8,7 @@ from consumer.dispatch.retry import Retry
 from consumer.errors import AuthError
 from consumer.model import OutcomeStatus, RejectedTarget
 from consumer.providers.accounts import AzureAccount, StaticToken
-from consumer.providers.azure import CallRecord, fold_part
+from consumer.providers.azure import CallRecord, fold_part, records_by_part
 from consumer.providers.azure_auth import read_token_answer
 from consumer.providers.azure_wire import (
     Accepted,
@@ -161,8 +161,9 @@ def test_fold_maps_invalid_devices_back_to_each_part_in_order():
         CallRecord(calls[0], Accepted(frozenset({"c", "a", "d"})), 1),
         CallRecord(calls[1], Accepted(frozenset({"b"})), 2),
     ]
-    first = fold_part(0, batch.parts[0], records)
-    second = fold_part(1, batch.parts[1], records)
+    by_part = records_by_part(records)
+    first = fold_part(0, batch.parts[0], by_part[0])
+    second = fold_part(1, batch.parts[1], by_part[1])
     assert first.status is OutcomeStatus.ACCEPTED
     assert first.rejected == (
         RejectedTarget("a", "invalidDeviceIds"),
