@@ -245,7 +245,14 @@ def _describe(exc: PydanticValidationError) -> str:
     return "invalid settings:\n" + "\n".join(lines)
 
 
+_SECRET_CLIENT_KEYS = ("password", "secret", "jaas", "token", "key.pem", "credentials")
+
+
 def describe(settings: Settings) -> str:
     """Settings as TOML-ish text for logs, secrets masked."""
     dumped = settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+    client = dumped["kafka"]["client"]
+    for key in client:  # librdkafka passthrough is plain text: mask what looks secret
+        if any(word in key for word in _SECRET_CLIENT_KEYS):
+            client[key] = "**********"
     return "\n".join(f"{key} = {value}" for key, value in dumped.items())
