@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("consumer.sim.command", "run a provider simulator (azure | responsys)"),
     "demo": ("consumer.demo.command", "run everything locally with a live view (Ctrl-C stops)"),
     "bench": ("consumer.bench.command", "measure throughput, latency, batching and memory"),
+    "status": ("consumer.status.command", "run only the asynchronous status poller"),
 }
 
 

@@ -18,7 +18,14 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from consumer.app import Pipeline
-from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder, SchemaRegistry, SchemaSet
+from consumer.avro import (
+    IntentDecoder,
+    OutcomeEncoder,
+    PendingDecoder,
+    PendingEncoder,
+    SchemaRegistry,
+    SchemaSet,
+)
 from consumer.dispatch.breaker import BreakerState
 from consumer.errors import ConfigError
 from consumer.kafka import TopicSpec, ensure_topics
@@ -27,6 +34,7 @@ from consumer.model import Provider
 from consumer.probes import Probes, ProbeServer
 from consumer.providers.factory import build_client
 from consumer.settings import Settings, load_settings
+from consumer.status import build_poller
 from consumer.validation import IntentValidator
 
 log = logging.getLogger(__name__)
@@ -76,7 +84,7 @@ def create_topics(settings: Settings, partitions: int = 6) -> None:
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the pipeline (with its probe server) until `stop` is set or a signal arrives."""
+    """Run the pipeline and the status poller (with the probes) until `stop` or a signal."""
     stop = stop or _stop_on_signals()
     registry = CollectorRegistry()
     metrics = Metrics(registry)
@@ -105,9 +113,22 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         pending_encoder=PendingEncoder(schemas, registry_client),
         probes=probes,
     )
+    runs = [asyncio.create_task(pipeline.run(stop), name="pipeline")]
+    if settings.status.enabled:
+        poller = build_poller(
+            settings,
+            clients,
+            metrics,
+            decoder=PendingDecoder(schemas, registry_client),
+            outcome_encoder=OutcomeEncoder(schemas, registry_client),
+            probes=probes,
+        )
+        runs.append(asyncio.create_task(poller.run(stop), name="status-poller"))
     try:
-        await pipeline.run(stop)
+        await asyncio.gather(*runs)
     finally:
+        stop.set()  # when one of them failed, the other stops too, cleanly
+        await asyncio.gather(*runs, return_exceptions=True)
         for client in clients.values():
             await client.aclose()
         probe_server.close()

@@ -1,0 +1,17 @@
+"""Asynchronous status: poll accepted provider requests until they are final.
+
+    poller = build_poller(settings, clients, metrics, decoder=..., outcome_encoder=...)
+    await poller.run(stop)     # beside the pipeline in `push-consumer run`,
+                               # or alone: `push-consumer status`
+
+book.py      the pending requests of the assigned partitions, a heap by next poll time
+schedule.py  backoff between polls, capped, never past the deadline
+verdict.py   what a poll answer means: poll again, or one final outcome per intent
+poller.py    the consumer of the pending topic: intake, polls, final outcomes, tombstones
+command.py   `push-consumer status`
+"""
+
+from consumer.status.poller import PollingClient, StatusPoller, build_poller
+from consumer.status.schedule import PollPolicy
+
+__all__ = ["PollPolicy", "PollingClient", "StatusPoller", "build_poller"]
