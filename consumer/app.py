@@ -143,6 +143,7 @@ class Pipeline:
         now = datetime.now(UTC)
         self._metrics.intents_consumed.inc(len(records))
         out = _Outbox()
+        decoded: Counter[tuple[str, str]] = Counter()
         for record in records:
             state = _InFlight(record.source, record.offset, len(record.value or b""))
             self._tracker.track(record.source, record.offset)
@@ -159,7 +160,7 @@ class Pipeline:
                 self._dead_letter(out, state, record, exc, now=now, intent=intent)
                 continue
             state.intent = intent
-            self._metrics.intents_decoded.labels(intent.provider.value, intent.account).inc()
+            decoded[intent.provider.value, intent.account] += 1
             if intent.expires_at is not None and intent.expires_at <= now:
                 self._add_outcome(out, state, outcomes.expired(intent, now))
                 continue
@@ -169,6 +170,8 @@ class Pipeline:
             for batch in ready:
                 self._dispatch(batch)
         self._emit(out)
+        for labels, n in decoded.items():
+            self._metrics.intents_decoded.labels(*labels).inc(n)
         self._metrics.in_flight_intents.set(self._in_flight)
         self._metrics.in_flight_bytes.set(self._in_flight_bytes)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 from consumer.dispatch.exchange import Answer, Request
@@ -22,9 +23,11 @@ REJECT_REASON = "invalidDeviceIds"
 _BODY_OVERHEAD = len('{"deviceIds":[],"data":}')
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """One device of one part: `offset` is its index inside the part's slice."""
+class Slot(NamedTuple):
+    """One device of one part: `offset` is its index inside the part's slice.
+
+    A named tuple, not a dataclass: one is made per device on the hot path.
+    """
 
     part: int
     offset: int
@@ -131,7 +134,7 @@ def _single_call(batch: Batch, max_targets: int, room_bytes: int) -> tuple[Slot,
     if len(set(flat)) != len(flat) or sum(map(devices_bytes, devices)) > room_bytes:
         return None
     return tuple(
-        Slot(index, offset, device)
+        Slot(index, offset, device)  # NamedTuple: cheap per device
         for index, ids in enumerate(devices)
         for offset, device in enumerate(ids)
     )
