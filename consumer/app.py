@@ -387,12 +387,26 @@ class Pipeline:
     def assigned(self, partitions: list[Partition]) -> None:
         self.ready = True
         self._call_on_loop(self._count_assigned())
+        self._share_rates(exclude=[])
 
     def revoked(self, partitions: list[Partition]) -> None:
         offsets = self._call_on_loop(self._drain(partitions), self._limits.shutdown_timeout_s)
         if offsets and self._source is not None:
             self._source.commit_now(offsets)
         self._call_on_loop(self._count_assigned(exclude=partitions))
+        self._share_rates(exclude=partitions)
+
+    def _share_rates(self, exclude: list[Partition]) -> None:
+        """Provider rate limits are global: use this instance's share of the partitions."""
+        assert self._source is not None
+        assert self._loop is not None
+        total = self._source.partition_count(self._topics.intents)
+        if total == 0:
+            return  # metadata unavailable: keep the current shares
+        mine = len(self._source.assignment - set(exclude))
+        fraction = max(mine, 1) / total  # an idle member keeps a minimal share
+        for client in self._clients.values():
+            self._loop.call_soon_threadsafe(client.share_rate, fraction)
 
     def lost(self, partitions: list[Partition]) -> None:
         self._call_on_loop(self._forget(partitions))

@@ -61,6 +61,11 @@ class AccountChannel:
             follow_redirects=False,
         )
 
+    def share_rate(self, fraction: float) -> None:
+        """Use `fraction` (0..1] of the account's request rate: this instance's share."""
+        fraction = min(1.0, max(fraction, 1e-3))
+        self._bucket.set_rate(self.limits.rate_per_s * fraction)
+
     @property
     def breaker_state(self) -> BreakerState:
         """The account's circuit breaker state."""

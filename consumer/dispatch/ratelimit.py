@@ -28,12 +28,24 @@ class TokenBucket:
         self._tokens = self._burst
         self._updated = clock()
 
-    def reserve(self) -> float:
-        """Take one token; return how many seconds the caller must wait before using it."""
+    def set_rate(self, rate_per_s: float) -> None:
+        """Change the rate (and a default burst) from now on; tokens already taken stay taken."""
+        if rate_per_s <= 0:
+            raise ValueError(f"rate_per_s must be > 0, got {rate_per_s}")
+        self._refill()
+        self._rate = rate_per_s
+        self._burst = max(1.0, rate_per_s)
+        self._tokens = min(self._tokens, self._burst)
+
+    def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
         self._updated = now
+
+    def reserve(self) -> float:
+        """Take one token; return how many seconds the caller must wait before using it."""
+        self._refill()
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
 

@@ -119,6 +119,17 @@ class IntentSource:
     async def resume_all(self) -> int:
         return int(await self._call(self._set_paused, False))
 
+    def partition_count(self, topic: str) -> int:
+        """Partitions of `topic` (from the consumer thread, e.g. in a rebalance callback); 0
+        when the metadata cannot be had."""
+        try:
+            metadata = self._consumer.list_topics(topic, timeout=5)
+        except KafkaException as exc:
+            log.warning("no metadata for %s: %s", topic, exc)
+            return 0
+        found = metadata.topics.get(topic)
+        return len(found.partitions) if found is not None and found.partitions else 0
+
     async def lag(self) -> dict[Partition, int]:
         """Per assigned partition: high watermark minus committed offset (or position)."""
         loop = asyncio.get_running_loop()

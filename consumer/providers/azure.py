@@ -102,6 +102,10 @@ class AzureClient:
         """Bytes the part's device ids add to a body (one C-level encode per part)."""
         return devices_bytes(part_devices(part))
 
+    def share_rate(self, fraction: float) -> None:
+        """This instance's share of the account's request rate."""
+        self._channel.share_rate(fraction)
+
     async def send(self, batch: Batch) -> tuple[PartResult, ...]:
         """Push the batch; one result per part, in order. Never raises for call failures."""
         url = push_url(self._account, batch.key.campaign)

@@ -48,6 +48,11 @@ class ProviderClient(Protocol):
         """An upper estimate of the request-body bytes this part adds to a call."""
         ...
 
+    def share_rate(self, fraction: float) -> None:
+        """Use only `fraction` of the account's request rate (this instance's share of the
+        partitions), so instances in one group stay within the provider's global limit."""
+        ...
+
     async def send(self, batch: Batch) -> tuple[PartResult, ...]:
         """Send `batch` (splitting it as the provider requires); one result per part, in order.
 

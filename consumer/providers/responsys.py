@@ -84,6 +84,10 @@ class ResponsysClient:
         """Bytes the part's recipients add to a body."""
         return part_bytes(part)
 
+    def share_rate(self, fraction: float) -> None:
+        """This instance's share of the account's request rate."""
+        self._channel.share_rate(fraction)
+
     async def send(self, batch: Batch) -> tuple[PartResult, ...]:
         """Trigger the batch; one result per part, in order. Never raises for call failures."""
         calls = plan_calls(batch, self.max_targets, self.max_body_bytes)

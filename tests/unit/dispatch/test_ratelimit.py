@@ -1,3 +1,5 @@
+import pytest
+
 from consumer.dispatch.ratelimit import TokenBucket
 
 
@@ -39,3 +41,16 @@ async def test_acquire_sleeps_for_the_reserved_wait():
     await bucket.acquire(sleep)
     await bucket.acquire(sleep)
     assert slept == [0.25]
+
+
+def test_a_lowered_rate_spaces_callers_by_the_new_rate():
+    clock = FakeClock()
+    bucket = TokenBucket(rate_per_s=10.0, clock=clock)
+    bucket.set_rate(2.0)  # this instance now holds a fifth of the partitions
+    waits = [bucket.reserve() for _ in range(4)]
+    assert waits == [0.0, 0.0, 0.5, 1.0]
+
+
+def test_a_rate_of_zero_is_refused():
+    with pytest.raises(ValueError, match="rate_per_s must be > 0"):
+        TokenBucket(rate_per_s=1.0).set_rate(0.0)
