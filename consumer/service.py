@@ -85,7 +85,7 @@ def create_topics(settings: Settings, partitions: int = 6) -> None:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the pipeline and the status poller (with the probes) until `stop` or a signal."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     probes = Probes()
@@ -134,7 +134,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         probe_server.close()
 
 
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

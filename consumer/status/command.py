@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -19,6 +18,7 @@ from consumer.avro import OutcomeEncoder, PendingDecoder, SchemaRegistry, Schema
 from consumer.metrics import Metrics
 from consumer.probes import Probes, ProbeServer
 from consumer.providers.factory import build_client
+from consumer.service import stop_on_signals
 from consumer.settings import Settings, load_settings
 from consumer.status.poller import build_poller
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve_status(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the poller (with its probe server) until `stop` is set or a signal arrives."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     probes = Probes()
@@ -70,19 +70,3 @@ async def serve_status(settings: Settings, stop: asyncio.Event | None = None) ->
         for client in clients.values():
             await client.aclose()
         probe_server.close()
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def request_stop() -> None:
-        if stop.is_set():
-            log.warning("second signal: exiting at once")
-            os._exit(130)
-        log.info("stop requested: finishing final publications")
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, request_stop)
-    return stop
