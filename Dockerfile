@@ -11,10 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY consumer ./consumer
+# consumer/avro/avsc links to schemas/: the wheel carries the schemas as package data.
 COPY schemas ./schemas
-# The Avro schemas are looked up beside the installed package (consumer.avro.schemas).
 RUN pip install . \
-    && cp -r schemas "$(python -c 'from consumer.avro.schemas import DEFAULT_SCHEMA_DIR as d; print(d)')" \
     && python -c 'from consumer.avro import SchemaSet; SchemaSet.load()' \
     && rm -rf /src
 

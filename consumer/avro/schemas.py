@@ -23,7 +23,8 @@ from fastavro.schema import (
 
 from consumer.errors import ConfigError
 
-DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# `avsc` is a link to the repository's schemas/ in a checkout, and a copy in an installed wheel.
+DEFAULT_SCHEMA_DIR = Path(__file__).parent / "avsc"
 VERSIONS_DIR_NAME = "versions"
 
 INTENT = "push.PushIntent"
