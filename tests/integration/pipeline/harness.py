@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,11 +104,16 @@ def with_topics(settings: Settings, partitions: int = 4) -> Settings:
     return settings
 
 
-class RunningPipeline:
-    """`serve()` on an event loop in a thread of its own, stopped like SIGTERM would."""
+ServeFunction = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
-    def __init__(self, settings: Settings) -> None:
+
+class RunningPipeline:
+    """`serve()` (or another service's serve) on an event loop in a thread of its own,
+    stopped like SIGTERM would stop it."""
+
+    def __init__(self, settings: Settings, serve_function: ServeFunction = serve) -> None:
         self.settings = settings
+        self._serve = serve_function
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self.error: BaseException | None = None
@@ -117,7 +122,7 @@ class RunningPipeline:
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._loop.run_until_complete(serve(self.settings, self._stop))
+            self._loop.run_until_complete(self._serve(self.settings, self._stop))
         except BaseException as exc:  # reported to the test
             self.error = exc
         finally:
@@ -131,17 +136,17 @@ class RunningPipeline:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout_s)
-        assert not self._thread.is_alive(), "the pipeline must stop within its deadline"
+        assert not self._thread.is_alive(), "the service must stop within its deadline"
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[RunningPipeline]:
-    pipeline = RunningPipeline(settings).start()
+def running(settings: Settings, serve_function: ServeFunction = serve) -> Iterator[RunningPipeline]:
+    service = RunningPipeline(settings, serve_function).start()
     try:
-        yield pipeline
+        yield service
     finally:
-        pipeline.stop()
-    assert pipeline.error is None, f"the pipeline failed: {pipeline.error!r}"
+        service.stop()
+    assert service.error is None, f"the service failed: {service.error!r}"
 
 
 def azure_intent(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -16,16 +13,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.avro import OutcomeDecoder
+from consumer.local.kafka import free_port
 from consumer.model import PushOutcome
 from consumer.settings import Settings
 from consumer.status.command import serve_status
-from tests.integration.pipeline.harness import Sims, config_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.integration.pipeline.harness import RunningPipeline, Sims, config_for, running
 
 
 def status_config(bootstrap: str, sims: Sims, **status: Any) -> dict[str, Any]:
@@ -41,44 +33,11 @@ def status_config(bootstrap: str, sims: Sims, **status: Any) -> dict[str, Any]:
     return config
 
 
-class RunningPoller:
-    """`serve_status()` (the `push-consumer status` command) on a loop in a thread of its own."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(serve_status(self._settings, self._stop))
-        except BaseException as exc:  # reported to the test
-            self.error = exc
-        finally:
-            self._loop.close()
-
-    def start(self) -> RunningPoller:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "the poller must stop within its deadline"
-
-
 @contextmanager
-def running_poller(settings: Settings) -> Iterator[RunningPoller]:
-    poller = RunningPoller(settings).start()
-    try:
+def running_poller(settings: Settings) -> Iterator[RunningPipeline]:
+    """`serve_status()` (the `push-consumer status` command) in a thread of its own."""
+    with running(settings, serve_status) as poller:
         yield poller
-    finally:
-        poller.stop()
-    assert poller.error is None, f"the poller failed: {poller.error!r}"
 
 
 def produce(
