@@ -13,6 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -32,9 +35,10 @@ from consumer.kafka import TopicSpec, ensure_topics
 from consumer.metrics import Metrics
 from consumer.model import Provider
 from consumer.probes import Probes, ProbeServer
+from consumer.providers.base import ProviderClient
 from consumer.providers.factory import build_client
 from consumer.settings import Settings, load_settings
-from consumer.status import build_poller
+from consumer.status import StatusPoller, build_poller
 from consumer.validation import IntentValidator
 
 log = logging.getLogger(__name__)
@@ -83,9 +87,30 @@ def create_topics(settings: Settings, partitions: int = 6) -> None:
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the pipeline and the status poller (with the probes) until `stop` or a signal."""
-    stop = stop or stop_on_signals()
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What the pipeline and the status poller share in one process."""
+
+    metrics: Metrics
+    probes: Probes
+    clients: dict[str, ProviderClient]
+    schemas: SchemaSet
+    registry: SchemaRegistry | None
+
+    def poller(self, settings: Settings) -> StatusPoller:
+        return build_poller(
+            settings,
+            self.clients,
+            self.metrics,
+            decoder=PendingDecoder(self.schemas, self.registry),
+            outcome_encoder=OutcomeEncoder(self.schemas, self.registry),
+            probes=self.probes,
+        )
+
+
+@asynccontextmanager
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Metrics and probes on their port, provider clients, schemas; all closed on exit."""
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     probes = Probes()
@@ -98,40 +123,41 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     }
     for name, client in clients.items():  # every account's breaker has a series from the start
         metrics.on_breaker(client.provider.value, name, BreakerState.CLOSED)
-    schemas = SchemaSet.load()
-    registry_client = SchemaRegistry(settings.registry.url) if settings.registry.url else None
-    pipeline = Pipeline(
-        settings,
-        clients,
-        metrics,
-        decoder=IntentDecoder(schemas, registry_client),
-        validator=IntentValidator(
-            {name: Provider(account.provider) for name, account in settings.accounts.items()},
-            max_targets_per_intent=settings.pipeline.max_targets_per_intent,
-        ),
-        outcome_encoder=OutcomeEncoder(schemas, registry_client),
-        pending_encoder=PendingEncoder(schemas, registry_client),
-        probes=probes,
-    )
-    runs = [asyncio.create_task(pipeline.run(stop), name="pipeline")]
-    if settings.status.enabled:
-        poller = build_poller(
-            settings,
-            clients,
-            metrics,
-            decoder=PendingDecoder(schemas, registry_client),
-            outcome_encoder=OutcomeEncoder(schemas, registry_client),
-            probes=probes,
-        )
-        runs.append(asyncio.create_task(poller.run(stop), name="status-poller"))
+    schema_registry = SchemaRegistry(settings.registry.url) if settings.registry.url else None
     try:
-        await asyncio.gather(*runs)
+        yield Runtime(metrics, probes, clients, SchemaSet.load(), schema_registry)
     finally:
-        stop.set()  # when one of them failed, the other stops too, cleanly
-        await asyncio.gather(*runs, return_exceptions=True)
         for client in clients.values():
             await client.aclose()
         probe_server.close()
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the pipeline and the status poller (with the probes) until `stop` or a signal."""
+    stop = stop or stop_on_signals()
+    async with runtime(settings) as rt:
+        pipeline = Pipeline(
+            settings,
+            rt.clients,
+            rt.metrics,
+            decoder=IntentDecoder(rt.schemas, rt.registry),
+            validator=IntentValidator(
+                {name: Provider(account.provider) for name, account in settings.accounts.items()},
+                max_targets_per_intent=settings.pipeline.max_targets_per_intent,
+            ),
+            outcome_encoder=OutcomeEncoder(rt.schemas, rt.registry),
+            pending_encoder=PendingEncoder(rt.schemas, rt.registry),
+            probes=rt.probes,
+        )
+        runs = [asyncio.create_task(pipeline.run(stop), name="pipeline")]
+        if settings.status.enabled:
+            poller = rt.poller(settings)
+            runs.append(asyncio.create_task(poller.run(stop), name="status-poller"))
+        try:
+            await asyncio.gather(*runs)
+        finally:
+            stop.set()  # when one of them failed, the other stops too, cleanly
+            await asyncio.gather(*runs, return_exceptions=True)
 
 
 def stop_on_signals() -> asyncio.Event:

@@ -12,15 +12,8 @@ import logging
 import os
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
-from consumer.avro import OutcomeEncoder, PendingDecoder, SchemaRegistry, SchemaSet
-from consumer.metrics import Metrics
-from consumer.probes import Probes, ProbeServer
-from consumer.providers.factory import build_client
-from consumer.service import stop_on_signals
+from consumer.service import runtime, stop_on_signals
 from consumer.settings import Settings, load_settings
-from consumer.status.poller import build_poller
 
 log = logging.getLogger(__name__)
 
@@ -43,30 +36,7 @@ def run(args: argparse.Namespace) -> int:
 async def serve_status(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the poller (with its probe server) until `stop` is set or a signal arrives."""
     stop = stop or stop_on_signals()
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    probes = Probes()
-    probe_server = ProbeServer(registry, probes, settings.metrics.host, settings.metrics.port)
-    probe_server.start()
-    log.info("metrics on http://%s:%d/metrics", settings.metrics.host, probe_server.port)
-    clients = {
-        name: build_client(account, metrics)
-        for name, account in settings.provider_accounts().items()
-    }
-    schemas = SchemaSet.load()
-    registry_client = SchemaRegistry(settings.registry.url) if settings.registry.url else None
-    poller = build_poller(
-        settings,
-        clients,
-        metrics,
-        decoder=PendingDecoder(schemas, registry_client),
-        outcome_encoder=OutcomeEncoder(schemas, registry_client),
-        probes=probes,
-    )
-    probes.set_readiness(lambda: poller.ready)
-    try:
+    async with runtime(settings) as rt:
+        poller = rt.poller(settings)
+        rt.probes.set_readiness(lambda: poller.ready)
         await poller.run(stop)
-    finally:
-        for client in clients.values():
-            await client.aclose()
-        probe_server.close()
