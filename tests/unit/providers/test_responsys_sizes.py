@@ -1,0 +1,49 @@
+"""The batcher's byte estimate for Responsys recipients never undercounts the real body."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumer.model import ListType, Recipient
+from consumer.providers.responsys_wire import recipient_bytes, recipient_data
+
+
+def dumps(value: object) -> str:
+    """The wire's encoding: compact, every non-ASCII character escaped."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+texts = st.none() | st.text(max_size=40)
+
+
+@given(
+    customer=texts,
+    email=texts,
+    device=texts,
+    api_key=texts,
+    recipient_id=st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    optional=st.lists(st.tuples(st.text(max_size=20), st.text(max_size=40)), max_size=5),
+)
+def test_estimate_is_an_upper_bound_of_the_escaped_json(
+    customer, email, device, api_key, recipient_id, optional
+) -> None:
+    recipient = Recipient(
+        ListType.PROFILE,
+        recipient_id=recipient_id,
+        customer_id=customer,
+        email_address=email,
+        device_id=device,
+        api_key=api_key,
+        optional_data=tuple(optional),
+    )
+    actual = len(dumps(recipient_data(recipient))) + 1  # its JSON and a comma
+    assert recipient_bytes(recipient) >= actual
+
+
+def test_estimate_stays_close_for_a_plain_recipient() -> None:
+    recipient = Recipient(ListType.PROFILE, customer_id="customer-0001")
+    actual = len(dumps(recipient_data(recipient))) + 1
+    assert actual <= recipient_bytes(recipient) <= actual + 60
