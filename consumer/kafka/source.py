@@ -65,6 +65,9 @@ class IntentSource:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
+            # librdkafka prefetches up to 64 MiB by default; in-flight work is bounded by the
+            # pipeline, so a smaller prefetch keeps memory flat without slowing it down
+            "queued.max.messages.kbytes": 16384,
             **config,
         }
         self._listener = listener
