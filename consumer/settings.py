@@ -58,7 +58,7 @@ class TopicSettings(_Section):
 
 class PipelineSettings(_Section):
     linger_ms: int = Field(default=50, ge=0, le=60_000)
-    max_in_flight_intents: int = Field(default=20_000, gt=0)
+    max_in_flight_intents: int = Field(default=5_000, gt=0)
     max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     consume_batch: int = Field(default=1000, gt=0, le=100_000)
     commit_interval_ms: int = Field(default=200, gt=0)
