@@ -8,6 +8,7 @@ are checked once at start; each wrong or missing value is named in a `ConfigErro
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -214,6 +215,19 @@ class Settings(BaseSettings):
     def provider_accounts(self) -> dict[str, Account]:
         """The accounts as the provider clients take them (checked again there)."""
         return {name: account.build(name) for name, account in self.accounts.items()}
+
+
+def to_toml(values: dict[str, Any], prefix: str = "") -> str:
+    """Settings values (nested dicts of strings, numbers, booleans) as a TOML document, for
+    the settings file of a child process (demo, benchmark, tests)."""
+    scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    lines = [f"[{prefix}]"] if prefix and scalars else []
+    lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in scalars.items()]
+    text = "\n".join(lines) + "\n" if lines else ""
+    for key, table in tables.items():
+        text += to_toml(table, f"{prefix}.{key}" if prefix else key)
+    return text
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

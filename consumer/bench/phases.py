@@ -18,7 +18,7 @@ from consumer.bench.baseline import run_baseline
 from consumer.bench.environment import BenchEnvironment
 from consumer.bench.naive import run_naive
 from consumer.bench.outcome_log import OutcomeLog, OutcomeRecord
-from consumer.bench.pipeline_run import PipelineProcess, pipeline_config, to_toml
+from consumer.bench.pipeline_run import PipelineProcess, pipeline_config
 from consumer.bench.profiler import PySpy, rank
 from consumer.bench.report import percentile
 from consumer.bench.workload import Workload, produce_backlog, produce_paced
@@ -28,7 +28,7 @@ from consumer.model import Provider
 from consumer.providers.accounts import AZURE_MAX_TARGETS, RESPONSYS_MAX_TARGETS
 from consumer.providers.factory import build_client
 from consumer.service import create_topics
-from consumer.settings import load_settings
+from consumer.settings import load_settings, to_toml
 
 LIMITS = {Provider.AZURE: AZURE_MAX_TARGETS, Provider.RESPONSYS: RESPONSYS_MAX_TARGETS}
 

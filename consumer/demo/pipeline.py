@@ -6,7 +6,6 @@ timeouts and fast polling so a demo shows results within seconds.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -63,18 +62,6 @@ def demo_settings(
             },
         },
     }
-
-
-def to_toml(values: dict[str, Any], prefix: str = "") -> str:
-    """A TOML document for nested dicts of strings, numbers and booleans."""
-    scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
-    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
-    lines = [f"[{prefix}]"] if prefix and scalars else []
-    lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in scalars.items()]
-    text = "\n".join(lines) + "\n" if lines else ""
-    for key, table in tables.items():
-        text += to_toml(table, f"{prefix}.{key}" if prefix else key)
-    return text
 
 
 class PipelineProcess:

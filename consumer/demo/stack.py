@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from consumer.demo.children import terminal_interrupts_blocked
-from consumer.demo.pipeline import AZURE_STATIC_TOKEN, PipelineProcess, demo_settings, to_toml
+from consumer.demo.pipeline import AZURE_STATIC_TOKEN, PipelineProcess, demo_settings
 from consumer.demo.producer import SyntheticProducer
 from consumer.demo.prometheus import PrometheusError, PrometheusProcess, adapt_config
 from consumer.demo.tally import Tally, TopicMarks, tally
@@ -26,7 +26,7 @@ from consumer.demo.traffic import TrafficMix
 from consumer.demo.view import Endpoints
 from consumer.local.kafka import LocalKafka, free_port
 from consumer.service import create_topics
-from consumer.settings import Settings, load_settings
+from consumer.settings import Settings, load_settings, to_toml
 from consumer.sim import SimProcess
 
 log = logging.getLogger(__name__)
