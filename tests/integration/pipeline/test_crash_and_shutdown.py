@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from consumer.model import OutcomeStatus
-from consumer.settings import load_settings
+from consumer.settings import load_settings, to_toml
 from consumer.sim import AzureSimConfig, Faults, SimServer, azure_app
 from tests.integration.pipeline.harness import (
     AZURE_TOKEN,
@@ -29,7 +29,6 @@ from tests.integration.pipeline.harness import (
     ledger,
     produce_intents,
     read_outcomes,
-    to_toml,
     with_topics,
 )
 

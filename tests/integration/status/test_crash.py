@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from consumer.model import OutcomeStatus
-from consumer.settings import load_settings
+from consumer.settings import load_settings, to_toml
 from tests.integration.pipeline.harness import (
     produce_intents,
     responsys_intent,
-    to_toml,
     with_topics,
 )
 from tests.integration.status.conftest import SimFactory
