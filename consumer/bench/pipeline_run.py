@@ -7,7 +7,6 @@ resident set size is sampled on a thread until it stops.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import psutil
 
 from consumer.bench.environment import AZURE_TOKEN, RESPONSYS_PASSWORD, RESPONSYS_USER
 from consumer.bench.workload import AZURE_ACCOUNT, RESPONSYS_ACCOUNT
+from consumer.local.processes import stop_process
 
 _LIMITS = {
     "concurrency": 16, "rate_per_s": 100_000.0, "timeout_s": 30.0, "max_attempts": 3,
@@ -105,13 +105,7 @@ class PipelineProcess:
         proc = self._proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout_s)
         self._stop.set()
         if self._sampler.is_alive():
             self._sampler.join()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from consumer.local.processes import stop_process
+
 _IDLE = ("select (selectors", "_run_once (asyncio", "poll (", "wait (threading", "sleep (")
 
 
@@ -61,14 +63,8 @@ class PySpy:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if self._proc is not None:
+            stop_process(self._proc, 30, signal.SIGINT)  # py-spy writes its report on SIGINT
 
 
 def rank(collapsed: Path, top: int = 25, only: str = "") -> list[FrameShare]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import subprocess
 from collections.abc import Iterator
 
 import psutil
@@ -30,18 +29,6 @@ def terminal_interrupts_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> int:
-    """SIGTERM, wait up to `timeout_s`, then SIGKILL; returns the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    return process.returncode
 
 
 def reap_leftovers(timeout_s: float = 5.0) -> list[str]:

@@ -13,8 +13,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from consumer.demo.children import stop_process, terminal_interrupts_blocked
+from consumer.demo.children import terminal_interrupts_blocked
 from consumer.errors import PushDispatchError
+from consumer.local.processes import stop_process
 
 AZURE_STATIC_TOKEN = "demo-static-token"  # noqa: S105 - the simulator's test token
 RESPONSYS_USER = "sim-user"

@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from consumer.demo.children import stop_process, terminal_interrupts_blocked
+from consumer.demo.children import terminal_interrupts_blocked
 from consumer.errors import PushDispatchError
+from consumer.local.processes import stop_process
 
 PIPELINE_PORT = 9464  # the settings' default metrics port, used by the compose targets
 _PIPELINE_HOSTS = ("pipeline", "consumer", "push", "localhost", "127.0.0.1")

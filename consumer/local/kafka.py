@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -25,6 +24,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from consumer.errors import LocalKafkaError
+from consumer.local.processes import stop_process
 
 KAFKA_VERSION = "4.1.1"
 POM = Path(__file__).with_name("pom.xml")
@@ -167,14 +167,8 @@ class LocalKafka:
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop cleanly (SIGTERM), and kill the broker if it does not stop in time."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process(process, timeout_s)
 
     def kill(self) -> None:
         """Kill the broker at once (SIGKILL), as a crash would."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from consumer.errors import PushDispatchError
+from consumer.local.processes import stop_process
 
 _URL_LINE = re.compile(r"listening on (http://\S+)")
 
@@ -185,13 +185,7 @@ class SimProcess:
         proc, self._proc, self._url = self._proc, None, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 10)
         if proc.stdout is not None:
             proc.stdout.close()
 
