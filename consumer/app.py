@@ -21,7 +21,7 @@ from consumer import outcomes
 from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
 from consumer.batching import Batcher
 from consumer.errors import DecodeError, PushDispatchError, UnknownSchemaError, ValidationError
-from consumer.kafka import ConsumedRecord, IntentSource, OutgoingRecord, RecordSink
+from consumer.kafka import ConsumedRecord, IntentSource, OutgoingRecord, RecordSink, dead_letter
 from consumer.metrics import Metrics
 from consumer.model import (
     AsyncPending,
@@ -192,16 +192,7 @@ class Pipeline:
     ) -> None:
         reason = _reason(error)
         self._metrics.dead_lettered.labels(reason).inc()
-        headers = [
-            *record.headers,
-            ("dlq.source.topic", record.topic.encode()),
-            ("dlq.source.partition", str(record.partition).encode()),
-            ("dlq.source.offset", str(record.offset).encode()),
-            ("dlq.error.class", type(error).__name__.encode()),
-            ("dlq.error.reason", reason.encode()),
-            ("dlq.error.message", str(error)[:1000].encode()),
-        ]
-        out.records.append(OutgoingRecord(self._topics.dlq, record.key, record.value, headers))
+        out.records.append(dead_letter(record, self._topics.dlq, error, reason))
         if error.intent_id:
             outcome = outcomes.invalid(error.intent_id, reason.upper(), str(error), now, intent)
             self._add_outcome(out, state, outcome)

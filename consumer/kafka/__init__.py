@@ -3,6 +3,7 @@
 Only this package imports confluent-kafka (besides `consumer.local`, which runs a broker).
 """
 
+from consumer.kafka.dead_letter import dead_letter
 from consumer.kafka.sink import OutgoingRecord, RecordSink
 from consumer.kafka.source import ConsumedRecord, IntentSource, RebalanceListener
 from consumer.kafka.topics import TopicSpec, ensure_topics
@@ -14,5 +15,6 @@ __all__ = [
     "RebalanceListener",
     "RecordSink",
     "TopicSpec",
+    "dead_letter",
     "ensure_topics",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from consumer.avro import OutcomeEncoder, PendingDecoder
 from consumer.errors import DecodeError, PushDispatchError
-from consumer.kafka import ConsumedRecord, IntentSource, RecordSink
+from consumer.kafka import ConsumedRecord, IntentSource, RecordSink, dead_letter
 from consumer.metrics import Metrics
 from consumer.model import AsyncPending
 from consumer.offsets import OffsetTracker
@@ -153,17 +153,10 @@ class StatusPoller:
     def _dead_letter(self, record: ConsumedRecord, error: DecodeError) -> None:
         log.error("undecodable pending record at %s/%s: %s", *record.source, error)
         self._metrics.dead_lettered.labels("undecodable_pending").inc()
-        headers = [
-            *record.headers,
-            ("dlq.source.topic", record.topic.encode()),
-            ("dlq.source.partition", str(record.partition).encode()),
-            ("dlq.source.offset", str(record.offset).encode()),
-            ("dlq.error.class", type(error).__name__.encode()),
-            ("dlq.error.reason", b"undecodable_pending"),
-            ("dlq.error.message", str(error)[:1000].encode()),
-        ]
         assert self._sink is not None
-        ack = self._sink.send(self._topics.dlq, record.key, record.value, headers)
+        ack = self._sink.send_many(
+            [dead_letter(record, self._topics.dlq, error, "undecodable_pending")]
+        )
         self._own(self._after_acks([ack], record.source, record.offset), None)
 
     async def _after_acks(
