@@ -137,8 +137,8 @@ class RecordDecoder(Generic[T]):
         fields = writer.parsed.get("fields") or [{}]
         first = fields[0]
         return _WriterPlan(
-            writer=writer.parsed,
-            reader=None if writer.parsed == self._reader.parsed else self._reader.parsed,
+            writer=writer.compiled,
+            reader=None if writer.parsed == self._reader.parsed else self._reader.compiled,
             id_first=first.get("name") == ID_FIELD and first.get("type") == "string",
         )
 

@@ -43,7 +43,7 @@ class RecordEncoder(Generic[T]):
     ) -> None:
         loaded = schemas if isinstance(schemas, SchemaSet) else SchemaSet.load(schemas)
         schema = loaded.schema(name)
-        self._parsed = schema.parsed
+        self._compiled = schema.compiled
         self._to_record = to_record
         if registry is None:
             self.header = single_object_header(schema.fingerprint)
@@ -55,7 +55,7 @@ class RecordEncoder(Generic[T]):
         stream = BytesIO()
         stream.write(self.header)
         try:
-            schemaless_writer(stream, self._parsed, self._to_record(value))
+            schemaless_writer(stream, self._compiled, self._to_record(value))
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise EncodeError(f"cannot encode {type(value).__name__}: {exc}") from exc
         return stream.getvalue()

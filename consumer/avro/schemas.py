@@ -41,6 +41,9 @@ class AvroSchema:
     text: str  # self-contained JSON with docs and logical types: what a registry stores
     canonical: str  # Parsing Canonical Form: what is fingerprinted
     fingerprint: bytes  # CRC-64-AVRO of `canonical`, 8 bytes little-endian
+    # What readers and writers take: fastavro marks this form as parsed, so a record costs
+    # no schema work (given `parsed`, fastavro would parse it again on every record).
+    compiled: dict[str, Any]
 
     @classmethod
     def from_parsed(cls, parsed: dict[str, Any]) -> AvroSchema:
@@ -53,6 +56,7 @@ class AvroSchema:
             text=json.dumps(expand_schema(parsed), separators=(",", ":")),
             canonical=canonical,
             fingerprint=raw,
+            compiled=parse_schema(expand_schema(parsed)),
         )
 
     @classmethod
