@@ -163,4 +163,8 @@ def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
             pipeline.get("ideal_calls", {}).get("total"),
         ),
         "pipeline_over_naive": ratio(pipeline.get("intents_per_s"), naive.get("intents_per_s")),
+        "cpu_per_intent_pipeline_over_baseline": ratio(
+            (pipeline.get("cpu_us_per_intent") or {}).get("consumer"),
+            (baseline.get("cpu_us_per_intent") or {}).get("consumer"),
+        ),
     }

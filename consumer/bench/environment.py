@@ -78,6 +78,12 @@ class BenchEnvironment:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
+    def pids(self) -> dict[str, int]:
+        """The processes a pipeline run leans on: the simulators, and the broker when local."""
+        pids = {"azure_sim": self.azure.pid, "responsys_sim": self.responsys.pid}
+        broker = self._kafka.pid if self._kafka is not None else None
+        return {**pids, "broker": broker} if broker is not None else pids
+
     def ledgers(self) -> dict[str, dict[str, Any]]:
         """Each simulator's counters: calls, deliveries, duplicate_deliveries, unique_targets."""
         return {"azure": _ledger(self.azure.url), "responsys": _ledger(self.responsys.url)}

@@ -7,6 +7,7 @@ not count; the wall time including them is reported beside it.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from contextlib import AbstractContextManager, nullcontext
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from consumer.bench.baseline import run_baseline
+from consumer.bench.cpu import CpuMeter, per_intent_us
 from consumer.bench.environment import BenchEnvironment
 from consumer.bench.naive import run_naive
 from consumer.bench.outcome_log import OutcomeLog, OutcomeRecord
@@ -66,6 +68,7 @@ def produce_intents(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
 
 def measure_baseline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
     outcomes = _new_topic(env, plan, "baseline-outcomes")
+    meter = CpuMeter({"consumer": os.getpid(), **_broker(env)}).start()
     run = run_baseline(
         env.bootstrap,
         intents_topic=plan.topic("intents"),
@@ -74,8 +77,9 @@ def measure_baseline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
         expected=plan.workload.intents,
         timeout_s=plan.timeout_s,
     )
+    cpu = meter.seconds()
     figures = _throughput(env, outcomes, plan.workload.devices_per_intent)
-    return {**figures, "wall_seconds": run.seconds}
+    return {**figures, "wall_seconds": run.seconds, **_cpu_figures(cpu, run.intents)}
 
 
 async def measure_naive(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
@@ -133,8 +137,11 @@ def measure_pipeline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, dict[s
         with _pipeline(plan, config, "pipeline") as pipeline:
             # Profile the drain only, not the start-up (imports, group join).
             log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
+            meter = CpuMeter({"consumer": pipeline.pid, **env.pids()}).start()
+            before = log.count_since({})
             with _profiled(plan, pipeline.pid):
                 done = log.wait_for(workload.intents, {}, plan.timeout_s, pipeline.alive)
+            cpu = _cpu_figures(meter.seconds(), workload.intents - before)
             wall = time.monotonic() - started
             _require(done, pipeline, f"{workload.intents} outcomes within {plan.timeout_s:.0f} s")
             calls = _calls(env)
@@ -147,6 +154,7 @@ def measure_pipeline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, dict[s
             "pipeline": {
                 **figures,
                 "wall_seconds": wall,
+                **cpu,
                 "provider_calls": calls,
                 "ideal_calls": _total(workload.ideal_calls(LIMITS)),
                 "duplicate_deliveries": calls.pop("duplicate_deliveries"),
@@ -272,6 +280,19 @@ def _profile_figures(path: Path) -> dict[str, Any]:
         for f in rank(path, 40, only="consumer/")
     ]
     return {"file": str(path), "top_self": as_dicts, "top_total_consumer": consumer}
+
+
+def _broker(env: BenchEnvironment) -> dict[str, int]:
+    return {name: pid for name, pid in env.pids().items() if name == "broker"}
+
+
+def _cpu_figures(seconds: dict[str, float | None], intents: int) -> dict[str, Any]:
+    """CPU seconds per process over a drain, and microseconds per intent."""
+    return {
+        "cpu_seconds": seconds,
+        "cpu_us_per_intent": per_intent_us(seconds, intents),
+        "cpu_intents": intents,
+    }
 
 
 def _new_topic(env: BenchEnvironment, plan: BenchPlan, name: str) -> str:

@@ -72,6 +72,21 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cpu_line(results: dict[str, Any]) -> str:
+    """Consumer CPU per intent (noise-resistant), and what else the pipeline run used."""
+    baseline = (results.get("baseline") or {}).get("cpu_us_per_intent") or {}
+    pipeline = (results.get("pipeline") or {}).get("cpu_us_per_intent") or {}
+    others = ", ".join(
+        f"{name} {_number(value)}" for name, value in pipeline.items() if name != "consumer"
+    )
+    return (
+        f"CPU us per intent: baseline {_number(baseline.get('consumer'))},"
+        f" pipeline {_number(pipeline.get('consumer'))}"
+        f" (x{_number(results['ratios'].get('cpu_per_intent_pipeline_over_baseline'), 2)});"
+        f" during the pipeline drain: {others or '-'}"
+    )
+
+
 def _summary(results: dict[str, Any]) -> list[str]:
     ratios = results["ratios"]
     pipeline = results.get("pipeline") or {}
@@ -84,6 +99,7 @@ def _summary(results: dict[str, Any]) -> list[str]:
         f"provider calls / ideal (saturated): {_number(ratios.get('calls_over_ideal'), 4)}"
         f"  (target <= {TARGETS['calls_over_ideal_max']})",
         f"pipeline / naive throughput: {_number(ratios.get('pipeline_over_naive'), 1)}x",
+        _cpu_line(results),
         f"pipeline peak RSS: {_number(pipeline.get('peak_rss_mb'), 1)} MB;"
         f" duplicate deliveries: {_number(pipeline.get('duplicate_deliveries'))}",
     ]

@@ -54,7 +54,18 @@ def test_the_json_holds_every_figure_and_the_parameters(results: dict) -> None:
     assert results["pipeline"]["duplicate_deliveries"] == 0
     for figure in ("p50_ms", "p99_ms", "max_ms", "rate_per_s"):
         assert results["latency"][figure] is not None, figure
-    for ratio in ("pipeline_over_baseline", "calls_over_ideal", "pipeline_over_naive"):
+    for mode in ("baseline", "pipeline"):
+        # CPU per intent of the consuming process, measured over the drain
+        assert results[mode]["cpu_us_per_intent"]["consumer"] > 0, mode
+    # the simulators' CPU is measured beside the pipeline's (the broker here is not ours)
+    assert set(results["pipeline"]["cpu_seconds"]) == {"consumer", "azure_sim", "responsys_sim"}
+    ratios = (
+        "pipeline_over_baseline",
+        "calls_over_ideal",
+        "pipeline_over_naive",
+        "cpu_per_intent_pipeline_over_baseline",
+    )
+    for ratio in ratios:
         assert results["ratios"][ratio] is not None, ratio
     assert results["parameters"]["intents"] == INTENTS
     assert results["parameters"]["naive_intents"] == NAIVE

@@ -1,0 +1,47 @@
+"""CPU seconds spent by each process of a run, between two snapshots.
+
+On a shared machine wall-clock throughput moves with the neighbours' load; CPU time per
+intent does not (much), so it is the figure to compare across runs and against the
+baseline. Processes are sampled with psutil (user + system time, all threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import psutil
+
+
+class CpuMeter:
+    """CPU seconds per named process since `start` (a process that ended reports None)."""
+
+    def __init__(self, pids: Mapping[str, int]) -> None:
+        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._start: dict[str, float | None] = {}
+
+    def start(self) -> CpuMeter:
+        self._start = {name: _cpu(process) for name, process in self._processes.items()}
+        return self
+
+    def seconds(self) -> dict[str, float | None]:
+        used: dict[str, float | None] = {}
+        for name, process in self._processes.items():
+            now, then = _cpu(process), self._start.get(name)
+            used[name] = None if now is None or then is None else now - then
+        return used
+
+
+def per_intent_us(seconds: Mapping[str, float | None], intents: int) -> dict[str, float | None]:
+    """CPU microseconds per intent, per process."""
+    return {
+        name: None if value is None or intents <= 0 else value / intents * 1e6
+        for name, value in seconds.items()
+    }
+
+
+def _cpu(process: psutil.Process) -> float | None:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return None
+    return float(times.user + times.system)

@@ -1,0 +1,42 @@
+"""The bench's CPU meter: seconds per process between snapshots, and per-intent figures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from consumer.bench.cpu import CpuMeter, per_intent_us
+
+
+def _burn(seconds: float) -> None:
+    deadline = time.process_time() + seconds
+    while time.process_time() < deadline:
+        pass
+
+
+def test_it_counts_the_cpu_a_process_spent_since_start() -> None:
+    meter = CpuMeter({"me": os.getpid()}).start()
+    _burn(0.2)
+    spent = meter.seconds()["me"]
+    assert spent is not None
+    assert spent >= 0.19
+
+
+def test_a_process_that_ended_reports_none_not_a_number() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        meter = CpuMeter({"child": child.pid, "me": os.getpid()}).start()
+    finally:
+        child.kill()
+        child.wait()
+    used = meter.seconds()
+    assert used["child"] is None
+    assert used["me"] is not None
+
+
+def test_per_intent_figures_are_microseconds_and_none_when_unknown() -> None:
+    figures = per_intent_us({"a": 2.0, "b": None}, 1_000)
+    assert figures == {"a": 2_000.0, "b": None}
+    assert per_intent_us({"a": 1.0}, 0) == {"a": None}
