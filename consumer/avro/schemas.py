@@ -48,6 +48,9 @@ class AvroSchema:
     @classmethod
     def from_parsed(cls, parsed: dict[str, Any]) -> AvroSchema:
         canonical = to_parsing_canonical_form(parsed)
+        compiled = parse_schema(expand_schema(parsed))
+        if not isinstance(compiled, dict):
+            raise TypeError("a record schema must be a JSON object")
         # fastavro renders the 64-bit CRC as the hex of its little-endian bytes.
         raw = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         return cls(
@@ -56,7 +59,7 @@ class AvroSchema:
             text=json.dumps(expand_schema(parsed), separators=(",", ":")),
             canonical=canonical,
             fingerprint=raw,
-            compiled=parse_schema(expand_schema(parsed)),
+            compiled=compiled,
         )
 
     @classmethod

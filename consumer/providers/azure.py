@@ -24,13 +24,16 @@ from consumer.providers.azure_auth import (
 from consumer.providers.azure_wire import (
     REJECT_REASON,
     Accepted,
+    Call,
     CallOutcome,
     Failed,
-    Slot,
     TooLarge,
+    call_devices,
+    call_size,
     data_json,
     devices_bytes,
     failed_from_error,
+    halve,
     judge_push,
     part_devices,
     plan_calls,
@@ -44,7 +47,7 @@ from consumer.providers.azure_wire import (
 class CallRecord:
     """One provider call (with its retries) and what came of it."""
 
-    slots: tuple[Slot, ...]
+    call: Call
     outcome: CallOutcome
     attempts: int
 
@@ -111,15 +114,15 @@ class AzureClient:
         url = push_url(self._account, batch.key.campaign)
         data = data_json(batch)
         calls = plan_calls(batch, self.max_targets, self.max_body_bytes)
-        nested = await asyncio.gather(*(self._call(url, data, slots) for slots in calls))
+        nested = await asyncio.gather(*(self._call(url, data, call) for call in calls))
         by_part = records_by_part(record for records in nested for record in records)
         return tuple(
             fold_part(index, part, by_part.get(index, [])) for index, part in enumerate(batch.parts)
         )
 
-    async def _call(self, url: str, data: str | None, slots: tuple[Slot, ...]) -> list[CallRecord]:
+    async def _call(self, url: str, data: str | None, call: Call) -> list[CallRecord]:
         """One call with retries; on 413, the call's record followed by its halves' records."""
-        body = push_body([slot.device_id for slot in slots], data)
+        body = push_body(call_devices(call), data)
         used: list[str] = []  # the token of the latest try, for invalidation after a 401
 
         async def attempt() -> Answer:
@@ -133,13 +136,11 @@ class AzureClient:
         tried: Tried[CallOutcome] = await self._retrier.run(
             attempt, judge_push, failed_from_error, reauth
         )
-        record = CallRecord(slots, tried.value, tried.attempts)
-        if not isinstance(tried.value, TooLarge) or len(slots) == 1:
+        record = CallRecord(call, tried.value, tried.attempts)
+        if not isinstance(tried.value, TooLarge) or call_size(call) == 1:
             return [record]
-        middle = len(slots) // 2
-        halves = await asyncio.gather(
-            self._call(url, data, slots[:middle]), self._call(url, data, slots[middle:])
-        )
+        first, second = halve(call)
+        halves = await asyncio.gather(self._call(url, data, first), self._call(url, data, second))
         return [record, *halves[0], *halves[1]]
 
     async def aclose(self) -> None:
@@ -151,7 +152,7 @@ def records_by_part(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]
     """For each part index, the calls that carried any of its devices (one pass)."""
     by_part: dict[int, list[CallRecord]] = {}
     for record in records:
-        for index in {slot.part for slot in record.slots}:
+        for index in {span.part for span in record.call}:
             by_part.setdefault(index, []).append(record)
     return by_part
 
@@ -168,7 +169,7 @@ def fold_part(index: int, part: Part, records: list[CallRecord]) -> PartResult:
         record.outcome.failed if isinstance(record.outcome, TooLarge) else record.outcome
         for record in mine
         if isinstance(record.outcome, Failed)
-        or (isinstance(record.outcome, TooLarge) and len(record.slots) == 1)
+        or (isinstance(record.outcome, TooLarge) and call_size(record.call) == 1)
     ]
     if failures:
         first = failures[0]
@@ -181,11 +182,13 @@ def fold_part(index: int, part: Part, records: list[CallRecord]) -> PartResult:
             provider_calls=len(mine),
         )
     rejected = sorted(
-        (slot.offset, slot.device_id)
+        (offset, device)
         for record in mine
         if isinstance(record.outcome, Accepted) and record.outcome.invalid
-        for slot in record.slots
-        if slot.part == index and slot.device_id in record.outcome.invalid
+        for span in record.call
+        if span.part == index
+        for offset, device in enumerate(span.device_ids, span.start)
+        if device in record.outcome.invalid
     )
     return PartResult(
         OutcomeStatus.ACCEPTED,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import chain
 from typing import NamedTuple
 from urllib.parse import quote
 
@@ -23,15 +24,51 @@ REJECT_REASON = "invalidDeviceIds"
 _BODY_OVERHEAD = len('{"deviceIds":[],"data":}')
 
 
-class Slot(NamedTuple):
-    """One device of one part: `offset` is its index inside the part's slice.
+class Span(NamedTuple):
+    """A run of one part's devices in one call: offsets `start:stop` of the part's slice.
 
-    A named tuple, not a dataclass: one is made per device on the hot path.
+    Calls are tuples of spans, so no object is made per device on the hot path.
     """
 
     part: int
-    offset: int
-    device_id: str
+    start: int
+    stop: int
+    device_ids: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+Call = tuple[Span, ...]
+
+
+def call_devices(call: Call) -> list[str]:
+    """The device ids a call carries, in order."""
+    return list(chain.from_iterable(span.device_ids for span in call))
+
+
+def call_size(call: Call) -> int:
+    return sum(span.size for span in call)
+
+
+def halve(call: Call) -> tuple[Call, Call]:
+    """Split a call into two of (nearly) equal device counts, for a 413."""
+    middle = call_size(call) // 2
+    first: list[Span] = []
+    second: list[Span] = []
+    taken = 0
+    for span in call:
+        if taken >= middle:
+            second.append(span)
+        elif taken + span.size <= middle:
+            first.append(span)
+        else:
+            cut = middle - taken
+            first.append(Span(span.part, span.start, span.start + cut, span.device_ids[:cut]))
+            second.append(Span(span.part, span.start + cut, span.stop, span.device_ids[cut:]))
+        taken += span.size
+    return tuple(first), tuple(second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +125,7 @@ def data_json(batch: Batch) -> str | None:
     return None
 
 
-def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tuple[Slot, ...], ...]:
+def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[Call, ...]:
     """Pack the batch's devices into calls: no device twice in a call, within the limits.
 
     A repeated device goes into the first later call that does not hold it yet.
@@ -98,7 +135,7 @@ def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tup
     single = _single_call(batch, max_targets, max_body_bytes - base_bytes)
     if single is not None:
         return (single,)
-    calls: list[list[Slot]] = []
+    calls: list[list[list[int]]] = []  # per call: [part, start, stop] runs
     seen: list[set[str]] = []
     sizes: list[int] = []
     for index, part in enumerate(batch.parts):
@@ -108,7 +145,7 @@ def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tup
                 (
                     i
                     for i, call in enumerate(calls)
-                    if len(call) < max_targets
+                    if len(seen[i]) < max_targets
                     and sizes[i] + cost <= max_body_bytes
                     and device not in seen[i]
                 ),
@@ -119,25 +156,29 @@ def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tup
                 seen.append(set())
                 sizes.append(base_bytes)
                 target = len(calls) - 1
-            calls[target].append(Slot(index, offset, device))
+            runs = calls[target]
+            if runs and runs[-1][0] == index and runs[-1][2] == offset:
+                runs[-1][2] += 1
+            else:
+                runs.append([index, offset, offset + 1])
             seen[target].add(device)
             sizes[target] += cost
-    return tuple(tuple(call) for call in calls)
+    return tuple(tuple(_span(batch, *run) for run in runs) for runs in calls)
 
 
-def _single_call(batch: Batch, max_targets: int, room_bytes: int) -> tuple[Slot, ...] | None:
+def _span(batch: Batch, index: int, start: int, stop: int) -> Span:
+    return Span(index, start, stop, part_devices(batch.parts[index])[start:stop])
+
+
+def _single_call(batch: Batch, max_targets: int, room_bytes: int) -> Call | None:
     """The whole batch as one call when it fits and repeats no device (the usual case)."""
     if batch.target_count > max_targets:
         return None
     devices = [part_devices(part) for part in batch.parts]
-    flat = [device for ids in devices for device in ids]
-    if len(set(flat)) != len(flat) or sum(map(devices_bytes, devices)) > room_bytes:
+    count = sum(map(len, devices))
+    if len(set().union(*devices)) != count or sum(map(devices_bytes, devices)) > room_bytes:
         return None
-    return tuple(
-        Slot(index, offset, device)  # NamedTuple: cheap per device
-        for index, ids in enumerate(devices)
-        for offset, device in enumerate(ids)
-    )
+    return tuple(Span(index, 0, len(ids), ids) for index, ids in enumerate(devices))
 
 
 def push_url(account: AzureAccount, campaign: str) -> str:

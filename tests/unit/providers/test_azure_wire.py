@@ -13,8 +13,10 @@ from consumer.providers.azure_auth import read_token_answer
 from consumer.providers.azure_wire import (
     Accepted,
     Failed,
-    Slot,
+    Span,
     TooLarge,
+    call_devices,
+    halve,
     judge_push,
     plan_calls,
     push_body,
@@ -66,21 +68,23 @@ def test_request_sends_bearer_token_and_json_headers():
 def test_plan_puts_a_repeated_device_in_a_separate_call():
     batch = azure_batch(azure_intent("i1", ["d1", "d2"]), azure_intent("i2", ["d2", "d3"]))
     calls = plan_calls(batch, max_targets=1000, max_body_bytes=10_000)
-    assert [[s.device_id for s in call] for call in calls] == [["d1", "d2", "d3"], ["d2"]]
-    assert calls[1][0] == Slot(part=1, offset=0, device_id="d2")
+    assert [call_devices(call) for call in calls] == [["d1", "d2", "d3"], ["d2"]]
+    # i1's d1 d2 and i2's d3 (offset 1) in the first call; i2's d2 (offset 0) in the second
+    assert calls[0] == (Span(0, 0, 2, ("d1", "d2")), Span(1, 1, 2, ("d3",)))
+    assert calls[1] == (Span(part=1, start=0, stop=1, device_ids=("d2",)),)
 
 
 def test_plan_repeats_within_one_intent_also_go_to_separate_calls():
     batch = azure_batch(azure_intent("i1", ["d1", "d1", "d1"]))
     calls = plan_calls(batch, 1000, 10_000)
-    assert [[s.device_id for s in call] for call in calls] == [["d1"], ["d1"], ["d1"]]
+    assert [call_devices(call) for call in calls] == [["d1"], ["d1"], ["d1"]]
 
 
 def test_plan_never_exceeds_max_targets_per_call():
     devices = [f"d{n}" for n in range(25)]
     calls = plan_calls(azure_batch(azure_intent("i1", devices)), 10, 10_000)
-    assert [len(call) for call in calls] == [10, 10, 5]
-    assert [s.device_id for call in calls for s in call] == devices
+    assert [len(call_devices(call)) for call in calls] == [10, 10, 5]
+    assert [device for call in calls for device in call_devices(call)] == devices
 
 
 def test_plan_respects_the_body_byte_limit_including_data():
@@ -88,8 +92,28 @@ def test_plan_respects_the_body_byte_limit_including_data():
     batch = azure_batch(azure_intent("i1", devices, data={"title": "x" * 100}))
     limit = 600
     for call in plan_calls(batch, 1000, limit):
-        body = push_body([s.device_id for s in call], batch.key.data_json)
+        body = push_body(call_devices(call), batch.key.data_json)
         assert len(body) <= limit
+
+
+def test_a_batch_without_repeats_is_one_call_with_one_span_per_part():
+    batch = azure_batch(azure_intent("i1", ["a", "b"]), azure_intent("i2", ["c"]))
+    assert plan_calls(batch, 1000, 10_000) == ((Span(0, 0, 2, ("a", "b")), Span(1, 0, 1, ("c",))),)
+
+
+@pytest.mark.parametrize("sizes", [[1, 1], [3], [2, 3], [5, 1, 4], [1, 1, 1]])
+def test_halving_keeps_every_device_once_in_order_with_true_offsets(sizes):
+    intents = [
+        azure_intent(f"i{n}", [f"d{n}-{k}" for k in range(size)]) for n, size in enumerate(sizes)
+    ]
+    batch = azure_batch(*intents)
+    (call,) = plan_calls(batch, 1000, 10_000)
+    first, second = halve(call)
+    assert call_devices(first) + call_devices(second) == call_devices(call)
+    assert abs(len(call_devices(first)) - len(call_devices(second))) <= 1
+    for span in first + second:
+        ids = batch.parts[span.part].intent.push.device_ids  # type: ignore[union-attr]
+        assert span.device_ids == ids[span.start : span.stop]
 
 
 def test_200_answer_lists_invalid_devices():
@@ -180,10 +204,10 @@ def test_fold_maps_invalid_devices_back_to_each_part_in_order():
 
 def test_fold_fails_a_part_when_any_call_carrying_it_failed():
     batch = azure_batch(azure_intent("i1", ["a", "b"]))
-    slots = plan_calls(batch, 1, 10_000)
+    calls = plan_calls(batch, 1, 10_000)
     records = [
-        CallRecord(slots[0], Accepted(frozenset()), 1),
-        CallRecord(slots[1], Failed(400, "Bad", "bad request"), 1),
+        CallRecord(calls[0], Accepted(frozenset()), 1),
+        CallRecord(calls[1], Failed(400, "Bad", "bad request"), 1),
     ]
     result = fold_part(0, batch.parts[0], records)
     assert (result.status, result.http_status, result.error_code, result.error_message) == (
@@ -196,8 +220,8 @@ def test_fold_fails_a_part_when_any_call_carrying_it_failed():
 
 def test_fold_a_single_device_still_too_large_fails_its_part():
     batch = azure_batch(azure_intent("i1", ["a"]))
-    (slots,) = plan_calls(batch, 1000, 10_000)
-    records = [CallRecord(slots, TooLarge(Failed(413, "TooLarge", "too big")), 1)]
+    (call,) = plan_calls(batch, 1000, 10_000)
+    records = [CallRecord(call, TooLarge(Failed(413, "TooLarge", "too big")), 1)]
     result = fold_part(0, batch.parts[0], records)
     assert (result.status, result.http_status) == (OutcomeStatus.FAILED, 413)
 
