@@ -99,6 +99,7 @@ class Pipeline:
         self._in_flight_bytes = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
+        self._drained = asyncio.Event()  # set when paused work has drained enough to resume
         self._loop: asyncio.AbstractEventLoop | None = None
         self._source: IntentSource | None = None
         self._sink: RecordSink | None = None
@@ -124,7 +125,13 @@ class Pipeline:
         try:
             while not stop.is_set() and self._failure is None:
                 await self._apply_backpressure()
-                records = await self._source.consume(self._limits.consume_batch, 0.1)
+                wait_s = 0.1
+                if self._source.paused:
+                    # Resume the moment enough work finished, not at the next poll timeout;
+                    # meanwhile poll without waiting (rebalance callbacks run in poll).
+                    await self._wait_drained(wait_s)
+                    wait_s = 0
+                records = await self._source.consume(self._limits.consume_batch, wait_s)
                 self._beat("consume")
                 if records:
                     self._intake(records)
@@ -312,6 +319,8 @@ class Pipeline:
             if outcome.created_at is not None:
                 latency = (now - outcome.created_at).total_seconds()
                 self._metrics.end_to_end.labels(outcome.provider).observe(max(0.0, latency))
+        if self._can_resume():
+            self._drained.set()
         for labels, n in counts.items():
             self._metrics.outcomes.labels(*labels).inc(n)
         for labels2, n in rejected.items():
@@ -358,16 +367,29 @@ class Pipeline:
             self._in_flight >= limits.max_in_flight_intents
             or self._in_flight_bytes >= limits.max_in_flight_bytes
         )
-        drained = (
-            self._in_flight <= limits.max_in_flight_intents // 2
-            and self._in_flight_bytes <= limits.max_in_flight_bytes // 2
-        )
         if full and not self._source.paused:
             self._metrics.paused_partitions.set(await self._source.pause_all())
             self._flush_batches()  # full of parked intents: send what we have
-        elif drained and self._source.paused:
+        elif self._source.paused and self._can_resume():
             await self._source.resume_all()
             self._metrics.paused_partitions.set(0)
+
+    def _can_resume(self) -> bool:
+        limits = self._limits
+        return (
+            self._in_flight <= limits.max_in_flight_intents // 2
+            and self._in_flight_bytes <= limits.max_in_flight_bytes // 2
+        )
+
+    async def _wait_drained(self, timeout_s: float) -> None:
+        self._drained.clear()
+        if self._can_resume():
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._drained.wait()
+        except TimeoutError:
+            pass
 
     def _flush_batches(self) -> None:
         for batch in self._batcher.flush():
