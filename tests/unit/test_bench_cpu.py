@@ -18,10 +18,10 @@ def _burn(seconds: float) -> None:
 
 def test_it_counts_the_cpu_a_process_spent_since_start() -> None:
     meter = CpuMeter({"me": os.getpid()}).start()
-    _burn(0.2)
+    _burn(0.3)  # psutil counts in clock ticks (10 ms)
     spent = meter.seconds()["me"]
     assert spent is not None
-    assert spent >= 0.19
+    assert spent >= 0.25
 
 
 def test_a_process_that_ended_reports_none_not_a_number() -> None:
