@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
 
+# Intents taken in one event-loop step: a whole consumed batch at once (up to 1,000) held
+# the loop for tens of milliseconds, delaying due batches and answers (the latency tail).
+INTAKE_CHUNK = 50
+
 
 @dataclass(slots=True)
 class _InFlight:
@@ -133,8 +137,9 @@ class Pipeline:
                     wait_s = 0
                 records = await self._source.consume(self._limits.consume_batch, wait_s)
                 self._beat("consume")
-                if records:
-                    self._intake(records)
+                for start in range(0, len(records), INTAKE_CHUNK):
+                    self._intake(records[start : start + INTAKE_CHUNK])
+                    await asyncio.sleep(0)  # let due batches and answers through
         finally:
             await self._shutdown(background)
         if self._failure is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -124,9 +125,16 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     for name, client in clients.items():  # every account's breaker has a series from the start
         metrics.on_breaker(client.provider.value, name, BreakerState.CLOSED)
     schema_registry = SchemaRegistry(settings.registry.url) if settings.registry.url else None
+    schemas = SchemaSet.load()
+    # Everything made so far (modules, schemas, clients) lives as long as the process: keep
+    # it out of the collector's full passes, which otherwise stall the event loop for
+    # 60-170 ms every few seconds under load (measured), a tail-latency spike.
+    gc.collect()
+    gc.freeze()
     try:
-        yield Runtime(metrics, probes, clients, SchemaSet.load(), schema_registry)
+        yield Runtime(metrics, probes, clients, schemas, schema_registry)
     finally:
+        gc.unfreeze()
         for client in clients.values():
             await client.aclose()
         probe_server.close()
