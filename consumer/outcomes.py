@@ -36,6 +36,8 @@ def merge(
     completed_at: datetime,
 ) -> PushOutcome:
     """One outcome for an intent from the results of every part it travelled in."""
+    if len(results) == 1 and results[0][1].status is OutcomeStatus.ACCEPTED:
+        return _accepted(intent, results[0][1], dispatched_at, completed_at)
     rejected: list[RejectedTarget] = []
     failures = [result for _, result in results if result.status is OutcomeStatus.FAILED]
     pending = [result for _, result in results if result.status is OutcomeStatus.PENDING]
@@ -77,6 +79,36 @@ def merge(
         error_message=failure.error_message if failure else None,
         attempts=max(result.attempts for _, result in results),
         provider_calls=sum(result.provider_calls for _, result in results),
+        dispatched_at=dispatched_at,
+    )
+
+
+def _accepted(
+    intent: PushIntent, result: PartResult, dispatched_at: datetime, completed_at: datetime
+) -> PushOutcome:
+    """The usual case, without the general merge: one part, accepted by the provider."""
+    rejected = result.rejected
+    status = OutcomeStatus.ACCEPTED
+    if rejected:
+        status = (
+            OutcomeStatus.REJECTED
+            if len(rejected) >= intent.push.target_count
+            else OutcomeStatus.PARTIAL
+        )
+    return PushOutcome(
+        intent_id=intent.intent_id,
+        account=intent.account,
+        provider=intent.provider.value,
+        campaign=intent.push.campaign,
+        status=status,
+        final=True,
+        created_at=intent.created_at,
+        completed_at=completed_at,
+        correlation_id=intent.correlation_id,
+        rejected_targets=tuple(rejected),
+        http_status=result.http_status,
+        attempts=result.attempts,
+        provider_calls=result.provider_calls,
         dispatched_at=dispatched_at,
     )
 

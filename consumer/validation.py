@@ -115,9 +115,9 @@ class IntentValidator:
 
 
 def _check_azure(intent: PushIntent, push: AzurePush) -> None:
-    for index, device_id in enumerate(push.device_ids):
-        if not device_id:
-            _fail(intent, "empty_device_id", f"has an empty device id at device_ids[{index}]")
+    if "" in push.device_ids:
+        index = push.device_ids.index("")
+        _fail(intent, "empty_device_id", f"has an empty device id at device_ids[{index}]")
     if push.data is not None:
         protected = [key for key in PROTECTED_DATA_KEYS if key in push.data]
         if protected:

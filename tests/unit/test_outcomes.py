@@ -77,6 +77,17 @@ def test_every_target_rejected_is_rejected() -> None:
     assert outcome.status is OutcomeStatus.REJECTED
 
 
+def test_one_part_with_some_targets_rejected_is_partial_with_its_calls_and_attempts() -> None:
+    intent = azure(["a", "b", "c"])
+    part = Part(intent, 0, 3)
+    outcome = outcomes.merge(intent, [(part, ok("b", calls=2, attempts=3))], SENT, DONE)
+    assert outcome.status is OutcomeStatus.PARTIAL
+    assert outcome.final
+    assert outcome.rejected_targets == (RejectedTarget("b", "invalidDeviceIds"),)
+    assert (outcome.http_status, outcome.provider_calls, outcome.attempts) == (200, 2, 3)
+    assert (outcome.error_code, outcome.request_id, outcome.async_status) == (None, None, None)
+
+
 def test_every_part_failed_is_failed_with_the_providers_error() -> None:
     intent = azure(["a", "b"])
     outcome = outcomes.merge(intent, [(Part(intent, 0, 2), failed())], SENT, DONE)

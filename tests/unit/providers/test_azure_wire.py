@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from consumer.dispatch.exchange import Answer
@@ -16,6 +18,7 @@ from consumer.providers.azure_wire import (
     Span,
     TooLarge,
     call_devices,
+    devices_bytes,
     halve,
     judge_push,
     plan_calls,
@@ -248,3 +251,9 @@ def test_bad_token_answers_raise_auth_error(status, body, retriable):
     with pytest.raises(AuthError) as caught:
         read_token_answer(Answer(status, body))
     assert caught.value.retriable is retriable
+
+
+@given(st.lists(st.text(max_size=12), max_size=30).map(tuple))
+def test_device_bytes_are_exactly_the_compact_json_of_the_ids(ids):
+    expected = len(json.dumps(list(ids), separators=(",", ":"))) if ids else 0
+    assert devices_bytes(ids) == expected
