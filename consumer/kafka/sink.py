@@ -1,8 +1,10 @@
 """The record sink: one idempotent `acks=all` producer for outcomes, dead letters, pending.
 
 `send()` returns an asyncio future that resolves when the broker acknowledged the record
-(or fails with `DeliveryError`). Delivery callbacks are served by a background thread
-that the sink owns and stops in `close()`.
+(or fails with `DeliveryError`). Delivery callbacks are served on the event loop, by a
+task that polls the producer every 2 ms: served from a thread of their own, every
+callback took the GIL from the loop and gave it back, which cost the pipeline about a
+tenth of its throughput (measured). `close()` flushes, then stops the task.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from confluent_kafka import KafkaError, Message, Producer
 from consumer.errors import DeliveryError
 
 Headers = Sequence[tuple[str, bytes | str]]
+
+_POLL_INTERVAL_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +44,7 @@ class _Countdown:
         self._future = future
         self._waiting = n
         self._error: KafkaError | None = None
-        self._lock = threading.Lock()  # callbacks may be served by more than one thread
+        self._lock = threading.Lock()  # flush() serves callbacks on a worker thread
 
     def __call__(self, error: KafkaError | None, _message: Message) -> None:
         with self._lock:
@@ -64,9 +68,13 @@ class RecordSink:
         }
         self._producer = Producer(settings)
         self._loop = loop
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._serve, name="kafka-producer", daemon=True)
-        self._poller.start()
+        self._poller = loop.create_task(self._serve(), name="kafka-producer-poll")
+
+    async def _serve(self) -> None:
+        poll = self._producer.poll
+        while True:
+            poll(0)  # runs the delivery callbacks that are due, without waiting
+            await asyncio.sleep(_POLL_INTERVAL_S)
 
     def send(
         self,
@@ -121,12 +129,9 @@ class RecordSink:
 
     async def close(self, timeout_s: float = 30.0) -> None:
         await self.flush(timeout_s)
-        self._stop.set()
-        await asyncio.to_thread(self._poller.join)
+        self._poller.cancel()
+        await asyncio.gather(self._poller, return_exceptions=True)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
 
 
 def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
