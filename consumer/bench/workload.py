@@ -134,7 +134,7 @@ def produce_paced(
     bootstrap: str, topic: str, workload: Workload, label: str, *, rate: float, seconds: float
 ) -> Produced:
     """Produce at `rate` intents/s for `seconds`, each created (and timed) as it is sent."""
-    producer = Producer({"bootstrap.servers": bootstrap, **_PRODUCER, "linger.ms": 1})
+    producer = Producer({"bootstrap.servers": bootstrap, **_PRODUCER, "linger.ms": 5})
     created: dict[str, int] = {}
     started = time.monotonic()
     index = 0
