@@ -207,6 +207,8 @@ def _latency(
     log, pipeline, since = watch
     rate = plan.latency_rate or max(1.0, max_rate / 2)
     env.reset_ledgers()
+    # The producer runs in this process: its CPU is part of what the machine carried.
+    meter = CpuMeter({"consumer": pipeline.pid, "producer": os.getpid(), **env.pids()}).start()
     produced = produce_paced(
         env.bootstrap,
         plan.topic("intents"),
@@ -216,6 +218,7 @@ def _latency(
         seconds=plan.latency_seconds,
     )
     done = log.wait_for(produced.count, since, 120, pipeline.alive)
+    cpu = meter.seconds()
     _require(done, pipeline, f"{produced.count} paced outcomes within 120 s")
     calls = _calls(env)
     calls.pop("duplicate_deliveries")
@@ -236,6 +239,9 @@ def _latency(
         "max_ms": max(latencies, default=None),
         "provider_calls": calls,
         "ideal_calls": _total(plan.workload.ideal_calls(LIMITS, produced.count)),
+        **_cpu_figures(cpu, produced.count),
+        # CPU of every measured process over the phase, in cores (of os.cpu_count())
+        "cores_busy": sum(v for v in cpu.values() if v is not None) / produced.seconds,
     }
 
 

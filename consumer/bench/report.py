@@ -110,7 +110,9 @@ def _summary(results: dict[str, Any]) -> list[str]:
             f" p99 {_number(latency.get('p99_ms'), 1)} ms, max {_number(latency.get('max_ms'), 1)}"
             f" ms  (target p99 <= linger {linger} + {TARGETS['p99_latency_over_linger_ms_max']:.0f}"
             f" ms); calls {_number(latency.get('provider_calls', {}).get('total'))}"
-            f" vs ideal {_number(latency.get('ideal_calls', {}).get('total'))}"
+            f" vs ideal {_number(latency.get('ideal_calls', {}).get('total'))};"
+            f" cores busy {_number(latency.get('cores_busy'), 2)}"
+            f" of {_number(results['environment'].get('cpus'))}"
         )
     if memory:
         lines.append(

@@ -133,7 +133,6 @@ class RecordSink:
         await asyncio.gather(self._poller, return_exceptions=True)
 
 
-
 def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
     if future.done():
         return

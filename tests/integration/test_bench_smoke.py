@@ -52,7 +52,7 @@ def test_the_json_holds_every_figure_and_the_parameters(results: dict) -> None:
             assert results[mode][figure] is not None, (mode, figure)
     assert results["pipeline"]["peak_rss_mb"] > 0
     assert results["pipeline"]["duplicate_deliveries"] == 0
-    for figure in ("p50_ms", "p99_ms", "max_ms", "rate_per_s"):
+    for figure in ("p50_ms", "p99_ms", "max_ms", "rate_per_s", "cores_busy"):
         assert results["latency"][figure] is not None, figure
     for mode in ("baseline", "pipeline"):
         # CPU per intent of the consuming process, measured over the drain
