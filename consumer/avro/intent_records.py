@@ -47,6 +47,7 @@ def intent_from_record(record: dict[str, Any]) -> PushIntent:
 
 
 def _recipient(item: dict[str, Any]) -> Recipient:
+    optional = item["optional_data"]
     return Recipient(
         list_type=_LIST_TYPES[item["list_type"]],
         recipient_id=item["recipient_id"],
@@ -57,7 +58,7 @@ def _recipient(item: dict[str, Any]) -> Recipient:
         email_md5_hash=item["email_md5_hash"],
         device_id=item["device_id"],
         api_key=item["api_key"],
-        optional_data=tuple((pair["name"], pair["value"]) for pair in item["optional_data"]),
+        optional_data=tuple((pair["name"], pair["value"]) for pair in optional) if optional else (),
     )
 
 

@@ -56,22 +56,25 @@ def part_recipients(part: Part) -> tuple[Recipient, ...]:
 
 
 def recipient_data(recipient: Recipient) -> dict[str, object]:
-    """One `recipientData` item with every key present; unused attributes are null."""
+    """One `recipientData` item with every key present; unused attributes are null.
 
-    def value(text: str | None) -> str | None:
-        return text if text else None  # "" means unset: send null
-
+    An empty string means unset, so `or None` sends it as null. This runs for every
+    recipient of every call: no helper calls, no list unless there is optional data.
+    """
+    optional = recipient.optional_data
     return {
         "recipientId": recipient.recipient_id,
-        "customerId": value(recipient.customer_id),
-        "emailAddress": value(recipient.email_address),
-        "mobileNumber": value(recipient.mobile_number),
-        "emailSHA256Hash": value(recipient.email_sha256_hash),
-        "emailMD5Hash": value(recipient.email_md5_hash),
-        "deviceId": value(recipient.device_id),
-        "apiKey": value(recipient.api_key),
-        "listType": str(recipient.list_type),
-        "optionalData": [{"name": name, "value": val} for name, val in recipient.optional_data],
+        "customerId": recipient.customer_id or None,
+        "emailAddress": recipient.email_address or None,
+        "mobileNumber": recipient.mobile_number or None,
+        "emailSHA256Hash": recipient.email_sha256_hash or None,
+        "emailMD5Hash": recipient.email_md5_hash or None,
+        "deviceId": recipient.device_id or None,
+        "apiKey": recipient.api_key or None,
+        "listType": recipient.list_type.value,
+        "optionalData": [{"name": name, "value": val} for name, val in optional]
+        if optional
+        else [],
     }
 
 
