@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from consumer.model import (
     AzurePush,
@@ -53,24 +54,15 @@ def merge(
     elif len(failures) == len(results):
         status = OutcomeStatus.FAILED
         rejected = []  # every target failed for the same reason: say it once, below
-    elif not rejected:
-        status = OutcomeStatus.ACCEPTED
-    elif len(rejected) >= total:
-        status = OutcomeStatus.REJECTED
     else:
-        status = OutcomeStatus.PARTIAL
+        status = _delivered(len(rejected), total)
     failure = failures[0] if failures else None
     http_status = failure.http_status if failure else results[-1][1].http_status
     return PushOutcome(
-        intent_id=intent.intent_id,
-        account=intent.account,
-        provider=intent.provider.value,
-        campaign=intent.push.campaign,
+        **_identity(intent),
         status=status,
         final=status is not OutcomeStatus.PENDING,
-        created_at=intent.created_at,
         completed_at=completed_at,
-        correlation_id=intent.correlation_id,
         rejected_targets=tuple(rejected),
         request_id=pending[0].request_id if pending else None,
         async_status="REQUEST_ACCEPTED" if pending else None,
@@ -88,23 +80,11 @@ def _accepted(
 ) -> PushOutcome:
     """The usual case, without the general merge: one part, accepted by the provider."""
     rejected = result.rejected
-    status = OutcomeStatus.ACCEPTED
-    if rejected:
-        status = (
-            OutcomeStatus.REJECTED
-            if len(rejected) >= intent.push.target_count
-            else OutcomeStatus.PARTIAL
-        )
     return PushOutcome(
-        intent_id=intent.intent_id,
-        account=intent.account,
-        provider=intent.provider.value,
-        campaign=intent.push.campaign,
-        status=status,
+        **_identity(intent),
+        status=_delivered(len(rejected), intent.push.target_count),
         final=True,
-        created_at=intent.created_at,
         completed_at=completed_at,
-        correlation_id=intent.correlation_id,
         rejected_targets=tuple(rejected),
         http_status=result.http_status,
         attempts=result.attempts,
@@ -113,18 +93,32 @@ def _accepted(
     )
 
 
+def _identity(intent: PushIntent) -> dict[str, Any]:
+    """The fields every outcome of `intent` carries from it."""
+    return {
+        "intent_id": intent.intent_id,
+        "account": intent.account,
+        "provider": intent.provider.value,
+        "campaign": intent.push.campaign,
+        "created_at": intent.created_at,
+        "correlation_id": intent.correlation_id,
+    }
+
+
+def _delivered(rejected: int, total: int) -> OutcomeStatus:
+    """The status of targets the provider took, `rejected` of `total` of them refused."""
+    if not rejected:
+        return OutcomeStatus.ACCEPTED
+    return OutcomeStatus.REJECTED if rejected >= total else OutcomeStatus.PARTIAL
+
+
 def expired(intent: PushIntent, now: datetime) -> PushOutcome:
     """The outcome of an intent whose `expires_at` passed before it could be sent."""
     return PushOutcome(
-        intent_id=intent.intent_id,
-        account=intent.account,
-        provider=intent.provider.value,
-        campaign=intent.push.campaign,
+        **_identity(intent),
         status=OutcomeStatus.EXPIRED,
         final=True,
-        created_at=intent.created_at,
         completed_at=now,
-        correlation_id=intent.correlation_id,
         error_code="EXPIRED",
         error_message=f"expires_at {intent.expires_at} passed before dispatch",
     )
