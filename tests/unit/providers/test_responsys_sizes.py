@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consumer.model import ListType, Recipient
-from consumer.providers.responsys_wire import recipient_bytes, recipient_data
+from consumer.providers.responsys_wire import recipient_bytes, recipient_data, trigger_body
 
 
 def dumps(value: object) -> str:
@@ -47,3 +47,30 @@ def test_estimate_stays_close_for_a_plain_recipient() -> None:
     recipient = Recipient(ListType.PROFILE, customer_id="customer-0001")
     actual = len(dumps(recipient_data(recipient))) + 1
     assert actual <= recipient_bytes(recipient) <= actual + 60
+
+
+@given(
+    recipients=st.lists(
+        st.builds(
+            Recipient,
+            list_type=st.sampled_from(ListType),
+            recipient_id=st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1),
+            customer_id=texts,
+            email_address=texts,
+            device_id=texts,
+            api_key=texts,
+            optional_data=st.lists(
+                st.tuples(st.text(max_size=20), st.text(max_size=40)), max_size=3
+            ).map(tuple),
+        ),
+        max_size=5,
+    ),
+    reference=st.text(max_size=20),
+)
+def test_trigger_body_is_byte_for_byte_the_escaped_compact_json(recipients, reference) -> None:
+    body = trigger_body(recipients, reference)
+    expected = {
+        "recipientData": [recipient_data(recipient) for recipient in recipients],
+        "referenceData": reference,
+    }
+    assert body == dumps(expected).encode("ascii")
