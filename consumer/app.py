@@ -103,6 +103,7 @@ class Pipeline:
         self._in_flight_bytes = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
+        self._partition_total = 0  # partitions of the intents topic, 0 while unknown
         self._drained = asyncio.Event()  # set when paused work has drained enough to resume
         self._loop: asyncio.AbstractEventLoop | None = None
         self._source: IntentSource | None = None
@@ -121,6 +122,9 @@ class Pipeline:
             "max.poll.interval.ms": kafka.max_poll_interval_ms,
         }
         self._source = IntentSource(consumer_config, [self._topics.intents], self)
+        # Known before any assignment (and refreshed with the lag), for the rate shares:
+        # rebalance callbacks must not ask the broker themselves (see partition_count).
+        self._partition_total = await self._source.partition_count(self._topics.intents)
         background = [
             asyncio.create_task(self._linger_loop(), name="linger"),
             asyncio.create_task(self._commit_loop(), name="commit"),
@@ -362,6 +366,10 @@ class Pipeline:
             await asyncio.sleep(5)
             if self._source is None:
                 continue
+            total = await self._source.partition_count(self._topics.intents)
+            if total and total != self._partition_total:
+                self._partition_total = total
+                self._share_rates(exclude=[])
             for (topic, partition), lag in (await self._source.lag()).items():
                 self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
@@ -418,7 +426,7 @@ class Pipeline:
         """Provider rate limits are global: use this instance's share of the partitions."""
         assert self._source is not None
         assert self._loop is not None
-        total = self._source.partition_count(self._topics.intents)
+        total = self._partition_total
         if total == 0:
             return  # metadata unavailable: keep the current shares
         mine = len(self._source.assignment - set(exclude))

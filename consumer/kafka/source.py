@@ -78,6 +78,7 @@ class IntentSource:
             **config,
         }
         self._listener = listener
+        self._cooperative = settings["partition.assignment.strategy"] == "cooperative-sticky"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer = Consumer(settings)
         self._assignment: set[Partition] = set()
@@ -129,9 +130,18 @@ class IntentSource:
     async def resume_all(self) -> int:
         return int(await self._call(self._set_paused, False))
 
-    def partition_count(self, topic: str) -> int:
-        """Partitions of `topic` (from the consumer thread, e.g. in a rebalance callback); 0
-        when the metadata cannot be had."""
+    async def partition_count(self, topic: str) -> int:
+        """Partitions of `topic`; 0 when the metadata cannot be had.
+
+        Never call the client's blocking methods from a rebalance callback: confluent-kafka
+        keeps one per-thread call state per client, and a nested blocking call clears the
+        state of the poll() that runs the callback, so its next callback aborts the process
+        (`CallState_get: Assertion cs != NULL`, seen with two members joining at once).
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._partition_count, topic)
+
+    def _partition_count(self, topic: str) -> int:
         try:
             metadata = self._consumer.list_topics(topic, timeout=5)
         except KafkaException as exc:
@@ -214,6 +224,12 @@ class IntentSource:
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         added = [(tp.topic, tp.partition) for tp in partitions]
+        # Assign here rather than after the callback (the client's default): pause() only
+        # applies to partitions already in the assignment.
+        if self._cooperative:
+            self._consumer.incremental_assign(partitions)
+        else:
+            self._consumer.assign(partitions)
         self._assignment.update(added)
         if self._paused:
             self._consumer.pause(partitions)
