@@ -138,8 +138,7 @@ class IntentSource:
         state of the poll() that runs the callback, so its next callback aborts the process
         (`CallState_get: Assertion cs != NULL`, seen with two members joining at once).
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._partition_count, topic)
+        return int(await self._call(self._partition_count, topic))
 
     def _partition_count(self, topic: str) -> int:
         try:

@@ -209,9 +209,10 @@ def _dumps(value: object) -> bytes:
     try:
         encoded = orjson.dumps(value)
     except orjson.JSONEncodeError:  # e.g. a lone surrogate, which json.dumps escapes
-        encoded = b"\xff"
-    if encoded.isascii():
-        return encoded
+        pass
+    else:
+        if encoded.isascii():
+            return encoded
     return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
