@@ -176,7 +176,7 @@ class Pipeline:
                 self._dead_letter(out, state, record, exc, now=now, intent=intent)
                 continue
             state.intent = intent
-            decoded[intent.provider.value, intent.account] += 1
+            decoded[intent.provider, intent.account] += 1
             if intent.expires_at is not None and intent.expires_at <= now:
                 self._add_outcome(out, state, outcomes.expired(intent, now))
                 continue
@@ -224,7 +224,7 @@ class Pipeline:
 
     async def _send(self, batch: Batch) -> None:
         client = self._clients[batch.key.account]
-        provider = batch.key.provider.value
+        provider = batch.key.provider
         targets = batch.target_count
         self._metrics.batch_targets.labels(provider).observe(targets)
         self._metrics.batch_fill.labels(provider).observe(targets / client.max_targets)
@@ -269,6 +269,7 @@ class Pipeline:
                 account=batch.key.account,
                 campaign=batch.key.campaign,
                 batch_ref=batch.batch_id,
+                provider=batch.key.provider,
                 submitted_at=dispatched_at,
                 next_poll_at=dispatched_at + timedelta(seconds=status.first_poll_s),
                 deadline_at=dispatched_at + timedelta(seconds=status.deadline_s),

@@ -6,33 +6,11 @@ re-derive them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-
-
-class Provider(StrEnum):
-    """Provider names as they appear in settings, batch keys, outcomes and metrics."""
-
-    AZURE = "azure"
-    RESPONSYS = "responsys"
-
-
-class AzureKind(StrEnum):
-    """Azure Mobile Engagement campaign kinds (the `{kind}` path segment)."""
-
-    ANNOUNCEMENTS = "announcements"
-    POLLS = "polls"
-    DATA_PUSHES = "dataPushes"
-    NATIVE_PUSHES = "nativePushes"
-
-
-class ListType(StrEnum):
-    """Responsys recipient list type."""
-
-    PROFILE = "PROFILE"
-    PUSH = "PUSH"
+from typing import Protocol
 
 
 class OutcomeStatus(StrEnum):
@@ -47,77 +25,35 @@ class OutcomeStatus(StrEnum):
     INVALID = "INVALID"  # the intent broke a schema or provider rule; never sent
 
 
-PROFILE_ATTRIBUTES = (
-    "recipient_id",
-    "customer_id",
-    "email_address",
-    "mobile_number",
-    "email_sha256_hash",
-    "email_md5_hash",
-)
+class Push(Protocol):
+    """What to push, and to whom: one provider's branch of the intent's `push` union.
 
+    Each provider module defines its own push value; the pipeline reads only this much.
+    """
 
-@dataclass(frozen=True, slots=True)
-class AzurePush:
-    """Push a saved Azure Mobile Engagement campaign to device ids."""
-
-    kind: AzureKind
-    campaign_id: int
-    device_ids: tuple[str, ...]
-    data: Mapping[str, object] | None = None  # content override, applies to the whole call
-    data_json: str | None = None  # canonical JSON of `data` (sorted keys): part of the batch key
+    @property
+    def provider(self) -> str:
+        """The provider's name (`azure`, `responsys`, ...), as in settings and metrics."""
+        ...
 
     @property
     def campaign(self) -> str:
-        return f"{self.kind}/{self.campaign_id}"
+        """The campaign, as batch keys and outcomes name it."""
+        ...
 
     @property
     def target_count(self) -> int:
-        return len(self.device_ids)
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One Responsys recipient: one profile attribute (PROFILE) or device + app (PUSH)."""
-
-    list_type: ListType
-    recipient_id: int | None = None
-    customer_id: str | None = None
-    email_address: str | None = None
-    mobile_number: str | None = None
-    email_sha256_hash: str | None = None
-    email_md5_hash: str | None = None
-    device_id: str | None = None
-    api_key: str | None = None
-    optional_data: tuple[tuple[str, str], ...] = ()
+        """How many targets (devices, recipients) the push names."""
+        ...
 
     @property
-    def key(self) -> str:
-        """A stable, readable key naming this recipient in outcomes (`attribute:value`)."""
-        for name in PROFILE_ATTRIBUTES:
-            value = getattr(self, name)
-            if value is not None and value != "":
-                return f"{name}:{value}"
-        return f"device_id:{self.device_id}"
+    def batch_extra(self) -> str | None:
+        """Anything besides the campaign that must be equal within one call (or None)."""
+        ...
 
-
-@dataclass(frozen=True, slots=True)
-class ResponsysPush:
-    """Trigger a Responsys push campaign for recipients."""
-
-    campaign_name: str
-    recipients: tuple[Recipient, ...]
-
-    @property
-    def campaign(self) -> str:
-        return self.campaign_name
-
-    @property
-    def target_count(self) -> int:
-        return len(self.recipients)
-
-
-Push = AzurePush | ResponsysPush
+    def target_keys(self, start: int, stop: int) -> Sequence[str]:
+        """The targets `[start, stop)` as outcomes name them (device id, recipient key)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,23 +68,27 @@ class PushIntent:
     correlation_id: str | None = None
 
     @property
-    def provider(self) -> Provider:
-        return Provider.AZURE if isinstance(self.push, AzurePush) else Provider.RESPONSYS
+    def provider(self) -> str:
+        return self.push.provider
 
 
 @dataclass(frozen=True, slots=True)
 class BatchKey:
     """Everything that must be identical inside one provider call."""
 
-    provider: Provider
+    provider: str
     account: str
     campaign: str
-    data_json: str | None = None  # Azure content override
+    extra: str | None = None  # the push's `batch_extra` (Azure: its content override)
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """A slice `[start, stop)` of one intent's targets that travels in one batch."""
+    """A run `[start, stop)` of one intent's targets that travels in one call.
+
+    An intent may travel as several parts, in one call or several (a repeated device goes
+    to a later call, so one intent's parts need not be contiguous within a call).
+    """
 
     intent: PushIntent
     start: int
@@ -161,7 +101,10 @@ class Part:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """What one provider call (before any 413 split) carries: parts sharing one key."""
+    """One provider call, planned by the batcher: parts sharing one key, within the limits.
+
+    Clients send it as planned; only a 413 makes a client split it further.
+    """
 
     batch_id: str
     key: BatchKey

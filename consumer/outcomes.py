@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from consumer.model import (
-    AzurePush,
     OutcomeStatus,
     Part,
     PartResult,
@@ -23,11 +22,8 @@ from consumer.model import (
 
 
 def part_targets(part: Part) -> tuple[str, ...]:
-    """The targets of a part as outcomes name them: device ids, or recipient keys."""
-    push = part.intent.push
-    if isinstance(push, AzurePush):
-        return push.device_ids[part.start : part.stop]
-    return tuple(recipient.key for recipient in push.recipients[part.start : part.stop])
+    """The targets of a part as outcomes name them (device ids, recipient keys, ...)."""
+    return tuple(part.intent.push.target_keys(part.start, part.stop))
 
 
 def merge(
@@ -98,7 +94,7 @@ def _identity(intent: PushIntent) -> dict[str, Any]:
     return {
         "intent_id": intent.intent_id,
         "account": intent.account,
-        "provider": intent.provider.value,
+        "provider": intent.provider,
         "campaign": intent.push.campaign,
         "created_at": intent.created_at,
         "correlation_id": intent.correlation_id,
@@ -135,7 +131,7 @@ def invalid(
     return PushOutcome(
         intent_id=intent_id,
         account=intent.account if intent else "",
-        provider=intent.provider.value if intent else "",
+        provider=intent.provider if intent else "",
         campaign=intent.push.campaign if intent else "",
         status=OutcomeStatus.INVALID,
         final=True,

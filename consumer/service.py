@@ -34,12 +34,11 @@ from consumer.dispatch.breaker import BreakerState
 from consumer.errors import ConfigError
 from consumer.kafka import TopicSpec, ensure_topics
 from consumer.metrics import Metrics
-from consumer.model import Provider
 from consumer.probes import Probes, ProbeServer
 from consumer.providers.base import ProviderClient
-from consumer.providers.factory import build_client
+from consumer.providers.registry import ProviderRegistry
 from consumer.settings import Settings, load_settings
-from consumer.status import StatusPoller, build_poller
+from consumer.status.poller import StatusPoller, build_poller
 from consumer.validation import IntentValidator
 
 log = logging.getLogger(__name__)
@@ -94,6 +93,7 @@ class Runtime:
 
     metrics: Metrics
     probes: Probes
+    providers: ProviderRegistry
     clients: dict[str, ProviderClient]
     schemas: SchemaSet
     registry: SchemaRegistry | None
@@ -118,21 +118,19 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     probe_server = ProbeServer(registry, probes, settings.metrics.host, settings.metrics.port)
     probe_server.start()
     log.info("metrics on http://%s:%d/metrics", settings.metrics.host, probe_server.port)
-    clients = {
-        name: build_client(account, metrics)
-        for name, account in settings.provider_accounts().items()
-    }
+    providers = settings.providers.registry()
+    clients = providers.clients(settings.accounts, metrics)
     for name, client in clients.items():  # every account's breaker has a series from the start
-        metrics.on_breaker(client.provider.value, name, BreakerState.CLOSED)
+        metrics.on_breaker(client.provider, name, BreakerState.CLOSED)
     schema_registry = SchemaRegistry(settings.registry.url) if settings.registry.url else None
-    schemas = SchemaSet.load()
+    schemas = SchemaSet.load().for_providers(providers)
     # Everything made so far (modules, schemas, clients) lives as long as the process: keep
     # it out of the collector's full passes, which otherwise stall the event loop for
     # 60-170 ms every few seconds under load (measured), a tail-latency spike.
     gc.collect()
     gc.freeze()
     try:
-        yield Runtime(metrics, probes, clients, schemas, schema_registry)
+        yield Runtime(metrics, probes, providers, clients, schemas, schema_registry)
     finally:
         gc.unfreeze()
         for client in clients.values():
@@ -148,10 +146,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             settings,
             rt.clients,
             rt.metrics,
-            decoder=IntentDecoder(rt.schemas, rt.registry),
+            decoder=IntentDecoder(rt.schemas, rt.registry, rt.providers),
             validator=IntentValidator(
-                {name: Provider(account.provider) for name, account in settings.accounts.items()},
-                max_targets_per_intent=settings.pipeline.max_targets_per_intent,
+                rt.providers, rt.clients, settings.pipeline.max_targets_per_intent
             ),
             outcome_encoder=OutcomeEncoder(rt.schemas, rt.registry),
             pending_encoder=PendingEncoder(rt.schemas, rt.registry),

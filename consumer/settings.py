@@ -11,25 +11,22 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from consumer.dispatch.limits import DispatchLimits
 from consumer.errors import ConfigError
-from consumer.providers.accounts import (
-    AZURE_MAX_BODY_BYTES,
-    AZURE_MAX_TARGETS,
-    RESPONSYS_MAX_BODY_BYTES,
-    RESPONSYS_MAX_TARGETS,
-    Account,
-    AzureAccount,
-    AzureClientCredentials,
-    ResponsysAccount,
-    StaticToken,
-)
+from consumer.providers.accounts import AccountSettings
+from consumer.providers.registry import ProviderRegistry, load_registry
 
 ENV_PREFIX = "PUSH_"
 
@@ -85,101 +82,12 @@ class RegistrySettings(_Section):
     url: str | None = None
 
 
-class LimitSettings(_Section):
-    concurrency: int = Field(default=8, gt=0)
-    rate_per_s: float = Field(default=20.0, gt=0)
-    timeout_s: float = Field(default=30.0, gt=0)
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    max_attempts: int = Field(default=4, gt=0)
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=30.0, ge=0)
-    max_wait_s: float = Field(default=120.0, ge=0)
-    retry_ambiguous: bool = True
-    breaker_failure_threshold: int = Field(default=5, gt=0)
-    breaker_reset_s: float = Field(default=30.0, ge=0)
+class ProviderSettings(_Section):
+    # Modules (import paths) of providers beyond the built-in ones, each exposing PROVIDER.
+    modules: tuple[str, ...] = ()
 
-    def build(self) -> DispatchLimits:
-        return DispatchLimits(**self.model_dump())
-
-
-class AzureAccountSettings(_Section):
-    provider: Literal["azure"]
-    base_url: str = "https://management.azure.com"
-    subscription_id: str
-    resource_group: str
-    app_collection: str
-    app_name: str
-    static_token: SecretStr | None = None
-    token_url: str = "https://login.microsoftonline.com"  # noqa: S105 - a URL, not a secret
-    tenant: str | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    max_targets: int = Field(default=AZURE_MAX_TARGETS, gt=0, le=AZURE_MAX_TARGETS)
-    max_body_bytes: int = Field(default=AZURE_MAX_BODY_BYTES, gt=0, le=AZURE_MAX_BODY_BYTES)
-    limits: LimitSettings = Field(default_factory=LimitSettings)
-
-    @model_validator(mode="after")
-    def _one_way_to_authenticate(self) -> AzureAccountSettings:
-        credentials = (self.tenant, self.client_id, self.client_secret)
-        if self.static_token is None and not all(credentials):
-            raise ValueError(
-                "needs either static_token or all of tenant, client_id and client_secret"
-            )
-        return self
-
-    def build(self, name: str) -> AzureAccount:
-        auth: AzureClientCredentials | StaticToken
-        if self.static_token is not None:
-            auth = StaticToken(self.static_token)
-        else:
-            auth = AzureClientCredentials(
-                self.token_url,
-                self.tenant or "",  # all three were checked by the validator above
-                self.client_id or "",
-                self.client_secret or SecretStr(""),
-            )
-        return AzureAccount(
-            name=name,
-            base_url=self.base_url,
-            subscription_id=self.subscription_id,
-            resource_group=self.resource_group,
-            app_collection=self.app_collection,
-            app_name=self.app_name,
-            auth=auth,
-            max_targets=self.max_targets,
-            max_body_bytes=self.max_body_bytes,
-            limits=self.limits.build(),
-        )
-
-
-class ResponsysAccountSettings(_Section):
-    provider: Literal["responsys"]
-    login_url: str
-    user_name: str
-    password: SecretStr
-    max_targets: int = Field(default=RESPONSYS_MAX_TARGETS, gt=0, le=RESPONSYS_MAX_TARGETS)
-    max_body_bytes: int = Field(default=RESPONSYS_MAX_BODY_BYTES, gt=0, le=RESPONSYS_MAX_BODY_BYTES)
-    token_refresh_s: float = Field(default=90 * 60.0, gt=0)
-    throttle_wait_s: float = Field(default=60.0, ge=0)
-    limits: LimitSettings = Field(default_factory=LimitSettings)
-
-    def build(self, name: str) -> ResponsysAccount:
-        return ResponsysAccount(
-            name=name,
-            login_url=self.login_url,
-            user_name=self.user_name,
-            password=self.password,
-            max_targets=self.max_targets,
-            max_body_bytes=self.max_body_bytes,
-            limits=self.limits.build(),
-            token_refresh_s=self.token_refresh_s,
-            throttle_wait_s=self.throttle_wait_s,
-        )
-
-
-AccountSettings = Annotated[
-    AzureAccountSettings | ResponsysAccountSettings, Field(discriminator="provider")
-]
+    def registry(self) -> ProviderRegistry:
+        return load_registry(self.modules)
 
 
 class Settings(BaseSettings):
@@ -199,7 +107,9 @@ class Settings(BaseSettings):
     status: StatusSettings = Field(default_factory=StatusSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
-    accounts: dict[str, AccountSettings] = Field(default_factory=dict)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
+    # Each table is read by its provider's own settings model (see `_accounts`).
+    accounts: dict[str, SerializeAsAny[AccountSettings]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -212,9 +122,21 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (env_settings, init_settings)  # env overrides the file (given as init values)
 
-    def provider_accounts(self) -> dict[str, Account]:
-        """The accounts as the provider clients take them (checked again there)."""
-        return {name: account.build(name) for name, account in self.accounts.items()}
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: object, info: ValidationInfo) -> object:
+        """Read every account with the settings model of the provider it names."""
+        providers = info.data.get("providers")
+        if not isinstance(value, dict) or not isinstance(providers, ProviderSettings):
+            return value  # not a table, or providers already failed: reported as such
+        try:
+            registry = providers.registry()
+            return {
+                name: registry.account(name, table) if isinstance(table, dict) else table
+                for name, table in value.items()
+            }
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def to_toml(values: dict[str, Any], prefix: str = "") -> str:
@@ -245,7 +167,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         settings = Settings(**values)
         if not settings.accounts:
             raise ConfigError("accounts: no provider account is configured")
-        settings.provider_accounts()  # the account classes check their own invariants
     except PydanticValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     return settings
@@ -255,7 +176,9 @@ def _describe(exc: PydanticValidationError) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"])
-        lines.append(f"  {where}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")
+        # An account's errors already name their place (accounts.<name>.<field>).
+        lines.append(f"  {message}" if message.startswith(f"{where}.") else f"  {where}: {message}")
     return "invalid settings:\n" + "\n".join(lines)
 
 

@@ -7,7 +7,6 @@ Only this package imports fastavro and the Schema Registry client.
     payload = OutcomeEncoder().encode(outcome)  # single-object; Confluent with a registry
 """
 
-from consumer.avro.data_override import canonical_data_json, parse_data_override
 from consumer.avro.decoding import IntentDecoder, OutcomeDecoder, PendingDecoder, RecordDecoder
 from consumer.avro.encoding import (
     EncodeError,
@@ -36,8 +35,6 @@ __all__ = [
     "RecordEncoder",
     "SchemaRegistry",
     "SchemaSet",
-    "canonical_data_json",
     "encode_intent",
     "framing_of",
-    "parse_data_override",
 ]

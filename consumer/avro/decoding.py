@@ -42,6 +42,7 @@ from consumer.avro.schemas import (
 )
 from consumer.errors import DecodeError, UnknownSchemaError
 from consumer.model import AsyncPending, PushIntent, PushOutcome
+from consumer.providers.registry import ProviderRegistry, load_registry
 
 T = TypeVar("T")
 
@@ -66,8 +67,11 @@ class RecordDecoder(Generic[T]):
         name: str,
         convert: Callable[[dict[str, Any]], T],
         registry: SchemaRegistry | None = None,
+        *,
+        named_unions: bool = False,
     ) -> None:
         self._schemas = schemas if isinstance(schemas, SchemaSet) else SchemaSet.load(schemas)
+        self._named_unions = named_unions  # a union of records reads as (name, record)
         self._reader = self._schemas.schema(name)
         self._convert = convert
         self._registry = registry
@@ -97,7 +101,9 @@ class RecordDecoder(Generic[T]):
         stream = BytesIO(value)
         stream.seek(size)
         try:
-            record = schemaless_reader(stream, plan.writer, plan.reader)
+            record = schemaless_reader(
+                stream, plan.writer, plan.reader, return_record_name=self._named_unions
+            )
         except Exception as exc:
             raise DecodeError(
                 f"cannot read {self.name}: {type(exc).__name__}: {exc}",
@@ -171,14 +177,24 @@ class RecordDecoder(Generic[T]):
 
 
 class IntentDecoder(RecordDecoder[PushIntent]):
-    """Decodes `push.PushIntent` records (current or older writer schemas)."""
+    """Decodes `push.PushIntent` records (current or older writer schemas) whose `push` is
+    a branch of one of `providers` (default: the built-in ones)."""
 
     def __init__(
         self,
         schemas: SchemaSet | Path = DEFAULT_SCHEMA_DIR,
         registry: SchemaRegistry | None = None,
+        providers: ProviderRegistry | None = None,
     ) -> None:
-        super().__init__(schemas, INTENT, intent_from_record, registry)
+        providers = providers or load_registry()
+        loaded = schemas if isinstance(schemas, SchemaSet) else SchemaSet.load(schemas)
+        super().__init__(
+            loaded.for_providers(providers),
+            INTENT,
+            lambda record: intent_from_record(record, providers),
+            registry,
+            named_unions=True,
+        )
 
 
 class OutcomeDecoder(RecordDecoder[PushOutcome]):

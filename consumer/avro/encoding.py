@@ -22,6 +22,7 @@ from consumer.avro.registry import SchemaRegistry
 from consumer.avro.schemas import DEFAULT_SCHEMA_DIR, INTENT, OUTCOME, PENDING, SchemaSet
 from consumer.errors import PushDispatchError
 from consumer.model import AsyncPending, PushIntent, PushOutcome
+from consumer.providers.registry import ProviderRegistry, load_registry
 
 T = TypeVar("T")
 
@@ -62,15 +63,25 @@ class RecordEncoder(Generic[T]):
 
 
 class IntentEncoder(RecordEncoder[PushIntent]):
-    """Encodes `PushIntent` as `push.PushIntent`."""
+    """Encodes `PushIntent` as `push.PushIntent`, its `push` a branch of one of `providers`
+    (default: the built-in ones)."""
 
     def __init__(
         self,
         schemas: SchemaSet | Path = DEFAULT_SCHEMA_DIR,
         registry: SchemaRegistry | None = None,
         subject: str | None = None,
+        providers: ProviderRegistry | None = None,
     ) -> None:
-        super().__init__(schemas, INTENT, intent_to_record, registry, subject)
+        providers = providers or load_registry()
+        loaded = schemas if isinstance(schemas, SchemaSet) else SchemaSet.load(schemas)
+        super().__init__(
+            loaded.for_providers(providers),
+            INTENT,
+            lambda intent: intent_to_record(intent, providers),
+            registry,
+            subject,
+        )
 
 
 class OutcomeEncoder(RecordEncoder[PushOutcome]):

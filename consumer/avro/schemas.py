@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastavro.schema import (
     expand_schema,
@@ -23,6 +23,9 @@ from fastavro.schema import (
 
 from consumer.errors import ConfigError
 
+if TYPE_CHECKING:
+    from consumer.providers.registry import ProviderRegistry
+
 # `avsc` is a link to the repository's schemas/ in a checkout, and a copy in an installed wheel.
 DEFAULT_SCHEMA_DIR = Path(__file__).parent / "avsc"
 VERSIONS_DIR_NAME = "versions"
@@ -30,6 +33,7 @@ VERSIONS_DIR_NAME = "versions"
 INTENT = "push.PushIntent"
 OUTCOME = "push.PushOutcome"
 PENDING = "push.AsyncPending"
+PUSH_FIELD = "push"  # PushIntent's union of provider push records
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -104,9 +108,51 @@ class SchemaSet:
         except KeyError:
             raise ConfigError(f"no schema named {name} in {self.directory}") from None
 
+    def for_providers(self, providers: ProviderRegistry) -> SchemaSet:
+        """This set with `PushIntent.push` a union of the providers' push records, in order.
+
+        With exactly the branches of `push.PushIntent.avsc` it is this set unchanged (same
+        schema, same fingerprint). A provider's `schema_dir` adds its own `.avsc` files.
+        """
+        names = [spec.push_schema for spec in providers.specs.values()]
+        intent = self.schema(INTENT)
+        if names == _union_names(intent.parsed, PUSH_FIELD):
+            return self
+        current = dict(self.current)
+        for directory in {spec.schema_dir for spec in providers.specs.values()} - {None}:
+            assert directory is not None
+            for path in sorted(directory.glob("*.avsc")):
+                current[path.name.removesuffix(".avsc")] = _load(path)
+        missing = [name for name in names if name not in current]
+        if missing:
+            raise ConfigError(f"no Avro schema for provider push record(s) {', '.join(missing)}")
+        composed = json.loads((self.directory / f"{INTENT}.avsc").read_text())
+        for field in composed["fields"]:
+            if field["name"] == PUSH_FIELD:
+                field["type"] = [expand_schema(current[name].parsed) for name in names]
+        try:
+            parsed = parse_schema(composed, _write_hint=False)
+        except (ValueError, TypeError, KeyError) as exc:  # fastavro's parse errors
+            raise ConfigError(f"the providers' push records do not combine: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise ConfigError("push.PushIntent.avsc is not a record schema")
+        current[INTENT] = AvroSchema.from_parsed(parsed)
+        return SchemaSet(self.directory, current, self.older)
+
     def versions(self, name: str) -> tuple[AvroSchema, ...]:
         """Every known version of `name`, current first."""
         return (self.schema(name), *self.older.get(name, ()))
+
+
+def _union_names(record: dict[str, Any], field_name: str) -> list[str]:
+    """The record names of a union field's branches (parsed form: inline or by name)."""
+    for field in record.get("fields", []):
+        if field["name"] == field_name:
+            return [
+                branch if isinstance(branch, str) else str(branch.get("name"))
+                for branch in field["type"]
+            ]
+    return []
 
 
 def _load(path: Path) -> AvroSchema:

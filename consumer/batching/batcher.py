@@ -1,9 +1,14 @@
-"""Pack intents into batches that fill provider calls.
+"""Plan provider calls: pack intents sharing a batch key into calls within the account limits.
 
-A batch closes when it reaches the provider's per-call limit (targets or body bytes), when
-its oldest part has waited `linger_s`, or on flush. Intents larger than the room left are
-split into parts (where the provider allows it), so calls stay full. For providers whose
-calls must not repeat a target, a repeated target starts a new batch.
+Each batch the batcher returns is one provider call, planned once: clients send it as it
+is (only a 413 makes them cut it smaller). Per batch key several calls may be open at once:
+a target that a call already holds (for providers whose calls must not repeat a target)
+moves to a later call instead of closing the open one, so a key with saturated input needs
+max(ceil(targets / limit), the largest repeat count) calls. A call is sent when it reaches
+the account's limit (targets or body bytes, read from the client each time, so a limit a
+413 taught applies at once), when it has waited `linger_s`, or on flush. Intents larger
+than the room left are split into parts where the provider allows it, and travel whole in
+one call where it does not.
 """
 
 from __future__ import annotations
@@ -11,119 +16,232 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from consumer.model import AzurePush, Batch, BatchKey, Part, PushIntent
+from consumer.model import Batch, BatchKey, Part, PushIntent
 from consumer.providers.base import ProviderClient
+
+# Open calls per key at most; past it the oldest is sent. Bounds the work per target and
+# the calls a key's repeats can spread over (a device repeated more often than this within
+# one linger window costs a few extra calls, never a repeat within a call).
+MAX_OPEN_CALLS = 16
 
 
 def batch_key(intent: PushIntent) -> BatchKey:
     push = intent.push
-    data_json = push.data_json if isinstance(push, AzurePush) else None
-    return BatchKey(intent.provider, intent.account, push.campaign, data_json)
+    return BatchKey(push.provider, intent.account, push.campaign, push.batch_extra)
 
 
 @dataclass(slots=True)
-class _OpenBatch:
-    key: BatchKey
+class _OpenCall:
     opened_at: float
+    body_bytes: int  # the call's body without targets, then with its parts
     parts: list[Part] = field(default_factory=list)
     targets: int = 0
-    body_bytes: int = 0
-    seen: set[str] = field(default_factory=set)  # target ids, for unique-target providers
+    seen: set[str] = field(default_factory=set)  # target keys, for unique-target providers
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    """How much of an intent's targets, from a start, one open call can take."""
+
+    stop: int
+    body_bytes: int
+    bytes_full: bool = False  # not even one more target fits the call's body
 
 
 class Batcher:
-    """Open batches per key; `add` returns the batches that became full."""
+    """Open calls per key; `add` returns the calls that became full."""
 
     def __init__(
         self,
         clients: Mapping[str, ProviderClient],
         linger_s: float,
         clock: Callable[[], float] = time.monotonic,
+        max_open_calls: int = MAX_OPEN_CALLS,
     ) -> None:
         self._clients = clients
         self._linger_s = linger_s
         self._clock = clock
-        self._open: dict[BatchKey, _OpenBatch] = {}
+        self._max_open_calls = max_open_calls
+        self._open: dict[BatchKey, list[_OpenCall]] = {}
         self._ids = itertools.count()
         self._prefix = uuid.uuid4().hex[:8]
 
     def add(self, intent: PushIntent) -> tuple[int, list[Batch]]:
-        """Add an intent; return how many parts it was split into and the full batches."""
+        """Add an intent; return how many parts it travels in and the calls now full."""
         key = batch_key(intent)
         client = self._clients[intent.account]
-        total = intent.push.target_count
+        calls = self._open.setdefault(key, [])
         ready: list[Batch] = []
-        parts = 0
-        start = 0
-        while start < total:
-            batch = self._open.get(key)
-            if batch is None:
-                batch = self._open[key] = _OpenBatch(key, self._clock())
-            room = client.max_targets - batch.targets
-            if not client.splits_intents and total - start > room and batch.parts:
-                ready.append(self._close(key))  # keep the intent whole: start a fresh call
-                continue
-            stop = start + min(room, total - start)
-            part = Part(intent, start, stop)
-            if client.unique_targets:
-                part = self._unique_prefix(batch, client, part)
-                if part.size == 0:
-                    ready.append(self._close(key))  # first target repeats: next call
-                    continue
-            part_bytes = client.part_bytes(part)
-            if batch.parts and batch.body_bytes + part_bytes > client.max_body_bytes:
-                ready.append(self._close(key))
-                continue
-            batch.parts.append(part)
-            batch.targets += part.size
-            batch.body_bytes += part_bytes
-            parts += 1
-            start = part.stop
-            if batch.targets >= client.max_targets or batch.body_bytes >= client.max_body_bytes:
-                ready.append(self._close(key))
+        if client.splits_intents:
+            parts = self._spread(key, calls, client, intent, ready)
+        else:
+            self._place_whole(key, calls, client, intent, ready)
+            parts = 1
+        if not calls:
+            del self._open[key]
         return parts, ready
 
     def due(self) -> list[Batch]:
-        """Close and return every batch whose oldest part has waited `linger_s`."""
+        """Close and return every call that has waited `linger_s`."""
         cutoff = self._clock() - self._linger_s
-        keys = [key for key, batch in self._open.items() if batch.opened_at <= cutoff]
-        return [self._close(key) for key in keys]
+        ready: list[Batch] = []
+        for key in list(self._open):
+            calls = self._open[key]
+            while calls and calls[0].opened_at <= cutoff:  # opened in order: oldest first
+                ready.append(self._close(key, calls, calls[0]))
+            if not calls:
+                del self._open[key]
+        return ready
 
     def flush(self) -> list[Batch]:
-        """Close and return every open batch."""
-        return [self._close(key) for key in list(self._open)]
+        """Close and return every open call."""
+        ready = [self._batch(key, call) for key, calls in self._open.items() for call in calls]
+        self._open.clear()
+        return ready
 
     def next_due_in(self) -> float | None:
-        """Seconds until the oldest open batch is due, or None when nothing is open."""
+        """Seconds until the oldest open call is due, or None when nothing is open."""
         if not self._open:
             return None
-        oldest = min(batch.opened_at for batch in self._open.values())
+        oldest = min(calls[0].opened_at for calls in self._open.values())
         return max(0.0, oldest + self._linger_s - self._clock())
 
     @property
     def open_targets(self) -> int:
-        return sum(batch.targets for batch in self._open.values())
+        return sum(call.targets for calls in self._open.values() for call in calls)
 
-    def _close(self, key: BatchKey) -> Batch:
-        batch = self._open.pop(key)
-        batch_id = f"{self._prefix}-{next(self._ids)}"
-        return Batch(batch_id, key, tuple(batch.parts))
+    # --- placing targets ----------------------------------------------------------------
+
+    def _spread(
+        self,
+        key: BatchKey,
+        calls: list[_OpenCall],
+        client: ProviderClient,
+        intent: PushIntent,
+        ready: list[Batch],
+    ) -> int:
+        """Place the intent's targets, run by run, each in the first open call that takes it."""
+        total = intent.push.target_count
+        keys = intent.push.target_keys(0, total) if client.unique_targets else None
+        start = parts = 0
+        while start < total:
+            fit: _Fit | None = None
+            call: _OpenCall | None = None
+            full: list[_OpenCall] = []
+            for candidate in calls:
+                fit = self._fit(candidate, client, intent, keys, start=start, total=total)
+                if fit.stop > start:
+                    call = candidate
+                    break
+                if fit.bytes_full:
+                    full.append(candidate)
+            ready.extend(self._close(key, calls, done) for done in full)
+            if call is None or fit is None:
+                call = self._open_call(key, calls, client, ready)
+                fit = self._fit(call, client, intent, keys, start=start, total=total)
+            self._append(call, Part(intent, start, fit.stop), fit.body_bytes, keys)
+            parts += 1
+            start = fit.stop
+            if call.targets >= client.max_targets or call.body_bytes >= client.max_body_bytes:
+                ready.append(self._close(key, calls, call))
+        return parts
+
+    def _place_whole(
+        self,
+        key: BatchKey,
+        calls: list[_OpenCall],
+        client: ProviderClient,
+        intent: PushIntent,
+        ready: list[Batch],
+    ) -> None:
+        """Place the whole intent in the first open call with room, or in a new one."""
+        total = intent.push.target_count
+        part = Part(intent, 0, total)
+        size = client.part_bytes(part)
+        keys = intent.push.target_keys(0, total) if client.unique_targets else None
+        call = next(
+            (
+                candidate
+                for candidate in calls
+                if candidate.targets + total <= client.max_targets
+                and candidate.body_bytes + size <= client.max_body_bytes
+                and (keys is None or candidate.seen.isdisjoint(keys))
+            ),
+            None,
+        ) or self._open_call(key, calls, client, ready)
+        self._append(call, part, size, keys)
+        if call.targets >= client.max_targets or call.body_bytes >= client.max_body_bytes:
+            ready.append(self._close(key, calls, call))
 
     @staticmethod
-    def _unique_prefix(batch: _OpenBatch, client: ProviderClient, part: Part) -> Part:
-        """Shorten `part` to its longest prefix whose targets are new to the batch, and add them."""
-        ids = client.target_ids(part)
-        seen = batch.seen
-        if seen.isdisjoint(ids) and len(set(ids)) == len(ids):
-            seen.update(ids)
-            return part
-        taken = 0
-        for target in ids:
-            if target in seen:
+    def _fit(
+        call: _OpenCall,
+        client: ProviderClient,
+        intent: PushIntent,
+        keys: Sequence[str] | None,
+        *,
+        start: int,
+        total: int,
+    ) -> _Fit:
+        """The longest run from `start` that `call` can take: room, no repeat, body bytes.
+
+        An empty call always takes at least one target (a target alone is never too big
+        to try; the provider's answer decides).
+        """
+        stop = min(total, start + client.max_targets - call.targets)
+        if keys is not None:
+            ids = keys[start:stop]
+            if not (call.seen.isdisjoint(ids) and len(set(ids)) == len(ids)):
+                stop = start + _fresh_prefix(call.seen, ids)
+        if stop == start:
+            return _Fit(start, 0)
+        size = client.part_bytes(Part(intent, start, stop))
+        room = client.max_body_bytes - call.body_bytes
+        if size <= room:
+            return _Fit(stop, size)
+        size = 0
+        end = start
+        for index in range(start, stop):  # rare: only a call near its byte limit
+            cost = client.part_bytes(Part(intent, index, index + 1))
+            if size + cost > room and (call.parts or end > start):
                 break
-            seen.add(target)
-            taken += 1
-        return Part(part.intent, part.start, part.start + taken)
+            size += cost
+            end += 1
+        return _Fit(end, size, bytes_full=end == start)
+
+    @staticmethod
+    def _append(call: _OpenCall, part: Part, size: int, keys: Sequence[str] | None) -> None:
+        call.parts.append(part)
+        call.targets += part.size
+        call.body_bytes += size
+        if keys is not None:
+            call.seen.update(keys[part.start : part.stop])
+
+    def _open_call(
+        self, key: BatchKey, calls: list[_OpenCall], client: ProviderClient, ready: list[Batch]
+    ) -> _OpenCall:
+        if len(calls) >= self._max_open_calls:
+            ready.append(self._close(key, calls, calls[0]))
+        call = _OpenCall(self._clock(), client.call_bytes(key))
+        calls.append(call)
+        return call
+
+    def _close(self, key: BatchKey, calls: list[_OpenCall], call: _OpenCall) -> Batch:
+        calls.remove(call)
+        return self._batch(key, call)
+
+    def _batch(self, key: BatchKey, call: _OpenCall) -> Batch:
+        return Batch(f"{self._prefix}-{next(self._ids)}", key, tuple(call.parts))
+
+
+def _fresh_prefix(seen: set[str], ids: Sequence[str]) -> int:
+    """How many of `ids`, from the first, are new to `seen` and to each other."""
+    fresh: set[str] = set()
+    for count, target in enumerate(ids):
+        if target in seen or target in fresh:
+            return count
+        fresh.add(target)
+    return len(ids)

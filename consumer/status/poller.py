@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from consumer.avro import OutcomeEncoder, PendingDecoder
 from consumer.errors import DecodeError, PushDispatchError
@@ -23,7 +23,7 @@ from consumer.metrics import Metrics
 from consumer.model import AsyncPending
 from consumer.offsets import OffsetTracker
 from consumer.probes import Probes
-from consumer.providers.responsys_poll import PollAnswer
+from consumer.providers.base import PollingClient
 from consumer.settings import Settings
 from consumer.status.book import Partition, PendingBook, Tracked
 from consumer.status.schedule import PollPolicy, next_poll_in
@@ -34,15 +34,6 @@ log = logging.getLogger(__name__)
 MAX_POLLS_IN_FLIGHT = 64  # the account channels cap concurrency and rate; this caps tasks
 CONSUME_BATCH = 500
 TICK_S = 0.1  # consume timeout, so due polls start within this
-
-
-@runtime_checkable
-class PollingClient(Protocol):
-    """A provider client that can ask for the status of one asynchronous request."""
-
-    async def poll(self, request_id: str) -> PollAnswer:
-        """One status poll; never raises (failures come back as an answer state)."""
-        ...
 
 
 class StatusPoller:

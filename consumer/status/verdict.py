@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from consumer.model import AsyncPending, OutcomeStatus, PushOutcome, RejectedTarget
-from consumer.providers.responsys_poll import PollAnswer, PollState, RecipientResult
+from consumer.status.answers import PollAnswer, PollState, RecipientResult
 from consumer.status.schedule import PollPolicy
 
 STATUS_UNKNOWN = "STATUS_UNKNOWN"

@@ -1,4 +1,4 @@
-"""Reading a Responsys HA async status poll into a small value, whatever the answer looks like.
+"""Reading a Responsys HA async status poll into a `PollAnswer`, whatever the answer looks like.
 
 Accepts 200 and 202, the `response` or `responseMessage` wrapper, `errorDetails` as a
 string or an array. Answers that break the contract become `BROKEN` with an excerpt.
@@ -7,54 +7,10 @@ string or an array. Answers that break the contract become `BROKEN` with an exce
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from enum import StrEnum
 
 from consumer.dispatch.exchange import Answer
-from consumer.providers.responsys_wire import INVALID_TOKEN, THROTTLED, TRANSIENT_CODES
-
-
-class PollState(StrEnum):
-    """Where an asynchronous request stands, as far as one poll could tell."""
-
-    IN_PROGRESS = "IN_PROGRESS"  # PROCESSING_REQUEST: poll again with backoff
-    SUCCESS = "SUCCESS"  # per-recipient results are in `results`
-    ERROR = "ERROR"  # final: ASYNC_REQUEST_EXPIRED and other request errors
-    UNKNOWN = "UNKNOWN"  # final: RESPONSE_PURGED, the outcome is lost
-    INVALID = "INVALID"  # final: INVALID_REQUEST_ID
-    BROKEN = "BROKEN"  # the answer broke the contract; `error_message` holds an excerpt
-    UNAVAILABLE = "UNAVAILABLE"  # not asked: throttled, 5xx, wire failure, circuit open
-
-
-FINAL_STATES = frozenset({PollState.SUCCESS, PollState.ERROR, PollState.UNKNOWN, PollState.INVALID})
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientResult:
-    """One recipient's result, in request order; `recipient_id` is -1 when unidentified."""
-
-    recipient_id: int
-    success: bool
-    error_message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PollAnswer:
-    """What one poll said about one request id."""
-
-    state: PollState
-    request_id: str
-    results: tuple[RecipientResult, ...] = ()
-    error_code: str | None = None
-    error_message: str | None = None
-    http_status: int | None = None
-    reference_data: str | None = None  # echoed referenceData, as JSON text when not a string
-
-    @property
-    def final(self) -> bool:
-        """True when polling this request again cannot change the answer."""
-        return self.state in FINAL_STATES
-
+from consumer.providers.responsys.wire import INVALID_TOKEN, THROTTLED, TRANSIENT_CODES
+from consumer.status.answers import PollAnswer, PollState, RecipientResult
 
 _STATE_OF_CODE = {
     "PROCESSING_REQUEST": PollState.IN_PROGRESS,

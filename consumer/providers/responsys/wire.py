@@ -15,11 +15,12 @@ import orjson
 from consumer.dispatch.exchange import Answer, Request
 from consumer.dispatch.retry import Retry
 from consumer.errors import DispatchError
-from consumer.model import Batch, ListType, Part, Recipient, ResponsysPush
+from consumer.model import Part
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 TRIGGER_PATH = "/rest/haAsyncApi/v1.3/campaigns/{campaign}/push"
 REQUESTS_PATH = "/rest/haAsyncApi/v1.3/requests/{request_id}"
-_BODY_OVERHEAD = len('{"recipientData":[],"referenceData":""}')
+BODY_OVERHEAD = len('{"recipientData":[],"referenceData":""}')
 
 # Branch on errorCode, not on the HTTP status: throttling arrives as a 401.
 INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a secret
@@ -109,25 +110,6 @@ def _text_bytes(text: str) -> int:
 def part_bytes(part: Part) -> int:
     """Bytes a part's recipients add to a body."""
     return sum(recipient_bytes(recipient) for recipient in part_recipients(part))
-
-
-def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[tuple[int, ...], ...]:
-    """Group the batch's parts (by index) into calls; a part is never split across calls.
-
-    A part that alone exceeds the limits gets a call of its own (and fails before sending).
-    """
-    base = _BODY_OVERHEAD + len(batch.batch_id) + 8  # room for a ".k" call suffix
-    calls: list[list[int]] = []
-    targets = sizes = 0
-    for index, part in enumerate(batch.parts):
-        size = part_bytes(part)
-        if not calls or targets + part.size > max_targets or sizes + size > max_body_bytes:
-            calls.append([])
-            targets, sizes = 0, base
-        calls[-1].append(index)
-        targets += part.size
-        sizes += size
-    return tuple(tuple(call) for call in calls)
 
 
 def trigger_body(recipients: list[Recipient], reference: str) -> bytes:

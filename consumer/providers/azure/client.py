@@ -1,7 +1,8 @@
 """Azure Mobile Engagement client: push a saved manual campaign to device ids.
 
-One batch becomes one or more calls (unique devices, at most `max_targets` per call); a
-413 splits a call in halves; the answers fold back into one `PartResult` per part.
+A batch is one planned call. A 413 teaches the account a smaller body size and cuts the
+call into pieces within it (not halves of halves); answers fold back into one
+`PartResult` per part.
 """
 
 from __future__ import annotations
@@ -11,36 +12,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from consumer.dispatch.channel import AccountChannel
-from consumer.dispatch.exchange import Answer
 from consumer.dispatch.observer import DispatchObserver
-from consumer.dispatch.retry import Retrier, Tried
-from consumer.model import Batch, OutcomeStatus, Part, PartResult, Provider, RejectedTarget
-from consumer.providers.accounts import AzureAccount, StaticToken
-from consumer.providers.azure_auth import (
+from consumer.dispatch.retry import Tried
+from consumer.model import Batch, BatchKey, OutcomeStatus, Part, PartResult, RejectedTarget
+from consumer.providers.azure.account import AzureAccount
+from consumer.providers.azure.auth import (
     AzureTokenSource,
     ClientCredentialsTokenSource,
+    StaticToken,
     StaticTokenSource,
 )
-from consumer.providers.azure_wire import (
+from consumer.providers.azure.push import NAME
+from consumer.providers.azure.wire import (
     REJECT_REASON,
     Accepted,
     Call,
     CallOutcome,
     Failed,
     TooLarge,
+    base_bytes,
+    batch_call,
     call_devices,
     call_size,
-    data_json,
-    devices_bytes,
     failed_from_error,
-    halve,
     judge_push,
-    part_devices,
-    plan_calls,
+    part_bytes,
     push_body,
     push_request,
     push_url,
+    split_call,
 )
+from consumer.providers.client import ClientBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,100 +54,58 @@ class CallRecord:
     attempts: int
 
 
-class AzureClient:
+class AzureClient(ClientBase[AzureAccount, str]):
     """`ProviderClient` for one Azure Mobile Engagement account."""
+
+    provider_name = NAME
+    unique_targets = True  # a device may appear once per call; a repeat push needs another
+    splits_intents = True  # an intent's devices may spread over several calls
 
     def __init__(
         self,
+        name: str,
         account: AzureAccount,
         observer: DispatchObserver | None = None,
         channel: AccountChannel | None = None,
     ) -> None:
-        self._account = account
-        self._channel = channel or AccountChannel(
-            Provider.AZURE, account.name, account.limits, observer
-        )
+        super().__init__(name, account, observer, channel)
+        credentials = account.credentials()
         self._auth: AzureTokenSource = (
-            StaticTokenSource(account.auth)
-            if isinstance(account.auth, StaticToken)
-            else ClientCredentialsTokenSource(self._channel, account.auth)
+            StaticTokenSource(credentials)
+            if isinstance(credentials, StaticToken)
+            else ClientCredentialsTokenSource(self.channel, credentials)
         )
-        self._retrier = Retrier(self._channel)
 
-    @property
-    def provider(self) -> Provider:
-        """Azure."""
-        return Provider.AZURE
-
-    @property
-    def max_targets(self) -> int:
-        """Device ids per call."""
-        return self._account.max_targets
-
-    @property
-    def max_body_bytes(self) -> int:
-        """Request-body bytes per call."""
-        return self._account.max_body_bytes
-
-    @property
-    def unique_targets(self) -> bool:
-        """A device may appear once per call; a repeat push needs another call."""
-        return True
-
-    @property
-    def splits_intents(self) -> bool:
-        """An intent's devices may spread over several calls."""
-        return True
-
-    def target_ids(self, part: Part) -> tuple[str, ...]:
-        """The part's device ids."""
-        return part_devices(part)
+    def call_bytes(self, key: BatchKey) -> int:
+        """The body of a call without devices: the wrapper and the content override."""
+        return base_bytes(key.extra)
 
     def part_bytes(self, part: Part) -> int:
-        """Bytes the part's device ids add to a body (one C-level encode per part)."""
-        return devices_bytes(part_devices(part))
-
-    def share_rate(self, fraction: float) -> None:
-        """This instance's share of the account's request rate."""
-        self._channel.share_rate(fraction)
+        """Bytes the part's device ids add to a body."""
+        return part_bytes(part)
 
     async def send(self, batch: Batch) -> tuple[PartResult, ...]:
-        """Push the batch; one result per part, in order. Never raises for call failures."""
-        url = push_url(self._account, batch.key.campaign)
-        data = data_json(batch)
-        calls = plan_calls(batch, self.max_targets, self.max_body_bytes)
-        nested = await asyncio.gather(*(self._call(url, data, call) for call in calls))
-        by_part = records_by_part(record for records in nested for record in records)
+        """Push the planned call; one result per part, in order. Never raises for failures."""
+        url = push_url(self.account, batch.key.campaign)
+        records = await self._call(url, batch.key.extra, batch_call(batch))
+        by_part = records_by_part(records)
         return tuple(
             fold_part(index, part, by_part.get(index, [])) for index, part in enumerate(batch.parts)
         )
 
     async def _call(self, url: str, data: str | None, call: Call) -> list[CallRecord]:
-        """One call with retries; on 413, the call's record followed by its halves' records."""
+        """One call with retries; on 413, its record followed by the records of its pieces."""
         body = push_body(call_devices(call), data)
-        used: list[str] = []  # the token of the latest try, for invalidation after a 401
-
-        async def attempt() -> Answer:
-            used[:] = [await self._auth.token()]
-            return await self._channel.send(push_request(url, used[0], body))
-
-        async def reauth() -> None:
-            if used:
-                self._auth.invalidate(used[0])
-
-        tried: Tried[CallOutcome] = await self._retrier.run(
-            attempt, judge_push, failed_from_error, reauth
+        tried: Tried[CallOutcome] = await self.call(
+            self._auth, lambda token: push_request(url, token, body), judge_push, failed_from_error
         )
         record = CallRecord(call, tried.value, tried.attempts)
         if not isinstance(tried.value, TooLarge) or call_size(call) == 1:
             return [record]
-        first, second = halve(call)
-        halves = await asyncio.gather(self._call(url, data, first), self._call(url, data, second))
-        return [record, *halves[0], *halves[1]]
-
-    async def aclose(self) -> None:
-        """Close pooled connections."""
-        await self._channel.aclose()
+        limit = self.too_large(len(body))
+        pieces = split_call(call, limit, data)
+        nested = await asyncio.gather(*(self._call(url, data, piece) for piece in pieces))
+        return [record, *(item for records in nested for item in records)]
 
 
 def records_by_part(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:

@@ -5,21 +5,43 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode
+
+from pydantic import SecretStr
 
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.exchange import Answer, Request
 from consumer.errors import AuthError
-from consumer.providers.accounts import AzureClientCredentials, StaticToken
 
 FORM = "application/x-www-form-urlencoded"
+AZURE_RESOURCE = "https://management.core.windows.net/"
+
+
+@dataclass(frozen=True, slots=True)
+class AzureClientCredentials:
+    """Azure AD client-credentials grant: POST `{token_url}/{tenant}/oauth2/token`."""
+
+    token_url: str  # e.g. https://login.microsoftonline.com
+    tenant: str
+    client_id: str
+    client_secret: SecretStr
+    resource: str = AZURE_RESOURCE
+    refresh_margin_s: float = 300.0  # fetch a new token this long before it expires
+
+
+@dataclass(frozen=True, slots=True)
+class StaticToken:
+    """A fixed bearer token (tests, short-lived manual runs)."""
+
+    token: SecretStr
 
 
 class AzureTokenSource(Protocol):
     """Gives the bearer token for the next call; forgets a token the provider refused."""
 
-    async def token(self) -> str:
+    async def current(self) -> str:
         """A token believed valid now."""
         ...
 
@@ -34,7 +56,7 @@ class StaticTokenSource:
     def __init__(self, config: StaticToken) -> None:
         self._token = config.token
 
-    async def token(self) -> str:
+    async def current(self) -> str:
         """The configured token."""
         return self._token.get_secret_value()
 
@@ -58,7 +80,7 @@ class ClientCredentialsTokenSource:
         self._token: str | None = None
         self._refresh_at = 0.0
 
-    async def token(self) -> str:
+    async def current(self) -> str:
         """The cached token, or a new one when it is missing or near expiry."""
         async with self._lock:  # one fetch at a time; waiters reuse its token
             if self._token is None or self._clock() >= self._refresh_at:

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.exchange import Answer, Request
 from consumer.errors import AuthError, DispatchError
-from consumer.providers.accounts import ResponsysAccount
+from consumer.providers.responsys.account import ResponsysAccount
 
 AUTH_PATH = "/rest/api/v1.3/auth/token"
 FORM = "application/x-www-form-urlencoded"
@@ -52,9 +52,9 @@ class ResponsysSession:
             self._session = session
             return session
 
-    def invalidate(self, token: str) -> None:
-        """The provider answered INVALID_TOKEN to `token`: log in again on next use."""
-        if self._session is not None and self._session.token == token:
+    def invalidate(self, used: Session) -> None:
+        """The provider answered INVALID_TOKEN to `used`: log in again on next use."""
+        if self._session is not None and self._session.token == used.token:
             self._session = None
 
     async def _login(self) -> Session:

@@ -1,8 +1,8 @@
 """Azure Mobile Engagement push: building calls from a batch and reading the answers.
 
-Pure functions, no I/O: `plan_calls` packs a batch's devices into calls (unique devices,
-per-call target and byte limits), `push_request` builds one call, `judge_push` reads one
-answer into a `CallOutcome` or a `Retry`.
+Pure functions, no I/O. The batcher planned the call (unique devices, within the account's
+limits); `split_call` cuts it smaller after a 413, `push_request` builds one call, and
+`judge_push` reads one answer into a `CallOutcome` or a `Retry`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from urllib.parse import quote
 from consumer.dispatch.exchange import Answer, Request
 from consumer.dispatch.retry import Retry
 from consumer.errors import DispatchError
-from consumer.model import AzurePush, Batch, Part
-from consumer.providers.accounts import AzureAccount
+from consumer.model import Batch, Part
+from consumer.providers.azure.account import AzureAccount
+from consumer.providers.azure.push import AzurePush
 
 API_VERSION = "2014-12-01"
 REJECT_REASON = "invalidDeviceIds"
@@ -52,23 +53,35 @@ def call_size(call: Call) -> int:
     return sum(span.size for span in call)
 
 
-def halve(call: Call) -> tuple[Call, Call]:
-    """Split a call into two of (nearly) equal device counts, for a 413."""
-    middle = call_size(call) // 2
-    first: list[Span] = []
-    second: list[Span] = []
-    taken = 0
+def call_bytes(call: Call, data: str | None) -> int:
+    """The body bytes of a call: its devices, the wrapper and the override."""
+    return base_bytes(data) + sum(devices_bytes(span.device_ids) for span in call)
+
+
+def split_call(call: Call, max_bytes: int, data: str | None) -> tuple[Call, ...]:
+    """Cut a call into calls whose bodies stay within `max_bytes` (at least one device each)."""
+    room = max_bytes - base_bytes(data)
+    calls: list[list[Span]] = [[]]
+    size = 0
     for span in call:
-        if taken >= middle:
-            second.append(span)
-        elif taken + span.size <= middle:
-            first.append(span)
-        else:
-            cut = middle - taken
-            first.append(Span(span.part, span.start, span.start + cut, span.device_ids[:cut]))
-            second.append(Span(span.part, span.start + cut, span.stop, span.device_ids[cut:]))
-        taken += span.size
-    return tuple(first), tuple(second)
+        start = 0
+        for offset, device in enumerate(span.device_ids):
+            cost = device_bytes(device)
+            if size + cost > room and size > 0:  # the current call is full: start another
+                if offset > start:
+                    calls[-1].append(_slice(span, start, offset))
+                    start = offset
+                calls.append([])
+                size = 0
+            size += cost
+        if start < span.size:
+            calls[-1].append(_slice(span, start, span.size))
+    return tuple(tuple(spans) for spans in calls if spans)
+
+
+def _slice(span: Span, start: int, stop: int) -> Span:
+    """Devices `[start, stop)` of a span (offsets within the span)."""
+    return Span(span.part, span.start + start, span.start + stop, span.device_ids[start:stop])
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +118,11 @@ def part_devices(part: Part) -> tuple[str, ...]:
     return push.device_ids[part.start : part.stop]
 
 
+def part_bytes(part: Part) -> int:
+    """Bytes the part's device ids add to a body."""
+    return devices_bytes(part_devices(part))
+
+
 def device_bytes(device_id: str) -> int:
     """Bytes one device id adds to a body: its JSON string plus a comma."""
     return len(json.dumps(device_id)) + 1
@@ -124,70 +142,16 @@ def devices_bytes(device_ids: tuple[str, ...]) -> int:
     return len(json.dumps(device_ids, separators=(",", ":")))
 
 
-def data_json(batch: Batch) -> str | None:
-    """The call's `data` override as JSON: the batch key's canonical text."""
-    if batch.key.data_json is not None:
-        return batch.key.data_json
-    push = batch.parts[0].intent.push if batch.parts else None
-    if isinstance(push, AzurePush) and push.data is not None:
-        return json.dumps(push.data, sort_keys=True, separators=(",", ":"))
-    return None
+def base_bytes(data: str | None) -> int:
+    """The body bytes of a call without devices: the wrapper and the override."""
+    return _BODY_OVERHEAD + (len(data.encode()) if data is not None else 0)
 
 
-def plan_calls(batch: Batch, max_targets: int, max_body_bytes: int) -> tuple[Call, ...]:
-    """Pack the batch's devices into calls: no device twice in a call, within the limits.
-
-    A repeated device goes into the first later call that does not hold it yet.
-    """
-    data = data_json(batch)
-    base_bytes = _BODY_OVERHEAD + (len(data.encode()) if data is not None else 0)
-    single = _single_call(batch, max_targets, max_body_bytes - base_bytes)
-    if single is not None:
-        return (single,)
-    calls: list[list[list[int]]] = []  # per call: [part, start, stop] runs
-    seen: list[set[str]] = []
-    sizes: list[int] = []
-    for index, part in enumerate(batch.parts):
-        for offset, device in enumerate(part_devices(part)):
-            cost = device_bytes(device)
-            target = next(
-                (
-                    i
-                    for i, call in enumerate(calls)
-                    if len(seen[i]) < max_targets
-                    and sizes[i] + cost <= max_body_bytes
-                    and device not in seen[i]
-                ),
-                None,
-            )
-            if target is None:
-                calls.append([])
-                seen.append(set())
-                sizes.append(base_bytes)
-                target = len(calls) - 1
-            runs = calls[target]
-            if runs and runs[-1][0] == index and runs[-1][2] == offset:
-                runs[-1][2] += 1
-            else:
-                runs.append([index, offset, offset + 1])
-            seen[target].add(device)
-            sizes[target] += cost
-    return tuple(tuple(_span(batch, *run) for run in runs) for runs in calls)
-
-
-def _span(batch: Batch, index: int, start: int, stop: int) -> Span:
-    return Span(index, start, stop, part_devices(batch.parts[index])[start:stop])
-
-
-def _single_call(batch: Batch, max_targets: int, room_bytes: int) -> Call | None:
-    """The whole batch as one call when it fits and repeats no device (the usual case)."""
-    if batch.target_count > max_targets:
-        return None
-    devices = [part_devices(part) for part in batch.parts]
-    count = sum(map(len, devices))
-    if len(set().union(*devices)) != count or sum(map(devices_bytes, devices)) > room_bytes:
-        return None
-    return tuple(Span(index, 0, len(ids), ids) for index, ids in enumerate(devices))
+def batch_call(batch: Batch) -> Call:
+    """The planned call: every part's devices, in batch order."""
+    return tuple(
+        Span(index, 0, part.size, part_devices(part)) for index, part in enumerate(batch.parts)
+    )
 
 
 def push_url(account: AzureAccount, campaign: str) -> str:

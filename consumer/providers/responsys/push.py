@@ -1,0 +1,180 @@
+"""A Responsys push: the `push.ResponsysPush` branch of an intent, and its rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from consumer.model import Push, PushIntent
+from consumer.validation import fail
+
+NAME = "responsys"
+SCHEMA = "push.ResponsysPush"
+
+
+class ListType(StrEnum):
+    """Responsys recipient list type."""
+
+    PROFILE = "PROFILE"
+    PUSH = "PUSH"
+
+
+_LIST_TYPES = {list_type.value: list_type for list_type in ListType}
+
+PROFILE_ATTRIBUTES = (
+    "recipient_id",
+    "customer_id",
+    "email_address",
+    "mobile_number",
+    "email_sha256_hash",
+    "email_md5_hash",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One Responsys recipient: one profile attribute (PROFILE) or device + app (PUSH)."""
+
+    list_type: ListType
+    recipient_id: int | None = None
+    customer_id: str | None = None
+    email_address: str | None = None
+    mobile_number: str | None = None
+    email_sha256_hash: str | None = None
+    email_md5_hash: str | None = None
+    device_id: str | None = None
+    api_key: str | None = None
+    optional_data: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """A stable, readable key naming this recipient in outcomes (`attribute:value`)."""
+        for name in PROFILE_ATTRIBUTES:
+            value = getattr(self, name)
+            if value is not None and value != "":
+                return f"{name}:{value}"
+        return f"device_id:{self.device_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsysPush:
+    """Trigger a Responsys push campaign for recipients."""
+
+    campaign_name: str
+    recipients: tuple[Recipient, ...]
+
+    @property
+    def provider(self) -> str:
+        return NAME
+
+    @property
+    def campaign(self) -> str:
+        return self.campaign_name
+
+    @property
+    def target_count(self) -> int:
+        return len(self.recipients)
+
+    @property
+    def batch_extra(self) -> str | None:
+        return None
+
+    def target_keys(self, start: int, stop: int) -> Sequence[str]:
+        return tuple(recipient.key for recipient in self.recipients[start:stop])
+
+
+def push_from_record(record: dict[str, Any]) -> ResponsysPush:
+    """The push from its Avro record."""
+    return ResponsysPush(
+        campaign_name=record["campaign_name"],
+        recipients=tuple(_recipient(item) for item in record["recipients"]),
+    )
+
+
+def _recipient(item: dict[str, Any]) -> Recipient:
+    optional = item["optional_data"]
+    return Recipient(
+        list_type=_LIST_TYPES[item["list_type"]],
+        recipient_id=item["recipient_id"],
+        customer_id=item["customer_id"],
+        email_address=item["email_address"],
+        mobile_number=item["mobile_number"],
+        email_sha256_hash=item["email_sha256_hash"],
+        email_md5_hash=item["email_md5_hash"],
+        device_id=item["device_id"],
+        api_key=item["api_key"],
+        optional_data=tuple((pair["name"], pair["value"]) for pair in optional) if optional else (),
+    )
+
+
+def push_to_record(push: Push) -> dict[str, Any]:
+    """The Avro record of the push."""
+    if not isinstance(push, ResponsysPush):
+        raise TypeError(f"not a Responsys push: {type(push).__name__}")
+    return {
+        "campaign_name": push.campaign_name,
+        "recipients": [_recipient_record(item) for item in push.recipients],
+    }
+
+
+def _recipient_record(recipient: Recipient) -> dict[str, Any]:
+    return {
+        "list_type": recipient.list_type.value,
+        "recipient_id": recipient.recipient_id,
+        "customer_id": recipient.customer_id,
+        "email_address": recipient.email_address,
+        "mobile_number": recipient.mobile_number,
+        "email_sha256_hash": recipient.email_sha256_hash,
+        "email_md5_hash": recipient.email_md5_hash,
+        "device_id": recipient.device_id,
+        "api_key": recipient.api_key,
+        "optional_data": [
+            {"name": name, "value": value} for name, value in recipient.optional_data
+        ],
+    }
+
+
+def validate(intent: PushIntent) -> None:
+    """Raise ValidationError for the first Responsys rule `intent` breaks."""
+    push = intent.push
+    if not isinstance(push, ResponsysPush):
+        raise TypeError(f"intent {intent.intent_id} is not a Responsys push")
+    if not push.campaign_name:
+        fail(intent, "empty_campaign_name", "has an empty campaign_name")
+    for index, recipient in enumerate(push.recipients):
+        _check_recipient(intent, index, recipient)
+
+
+def _check_recipient(intent: PushIntent, index: int, recipient: Recipient) -> None:
+    where = f"recipients[{index}]"
+    if recipient.list_type is ListType.PROFILE:
+        present = [
+            name for name in PROFILE_ATTRIBUTES if getattr(recipient, name) not in (None, "")
+        ]
+        if len(present) != 1:
+            found = ", ".join(present) or "none"
+            fail(
+                intent,
+                "profile_attribute_count",
+                f"{where} is a PROFILE recipient with {len(present)} profile attributes"
+                f" ({found}); exactly one of {', '.join(PROFILE_ATTRIBUTES)} is required",
+            )
+    else:
+        missing = [name for name in ("device_id", "api_key") if not getattr(recipient, name)]
+        if missing:
+            fail(
+                intent,
+                "push_recipient_incomplete",
+                f"{where} is a PUSH recipient without {' and '.join(missing)};"
+                " both device_id and api_key are required",
+            )
+    for name, _value in recipient.optional_data:
+        if name.endswith("_"):
+            fail(
+                intent,
+                "system_optional_data",
+                f"{where} has optional_data name {name!r}; names ending in '_' are Responsys"
+                " system fields",
+            )
