@@ -105,4 +105,3 @@ class ClientBase(Generic[A, C]):
     async def aclose(self) -> None:
         """Close pooled connections."""
         await self.channel.aclose()
-

@@ -56,7 +56,12 @@ class ProviderRegistry:
         provider = values.get("provider")
         if not isinstance(provider, str):
             raise ConfigError(f"accounts.{name}.provider: required, one of {self.names}")
-        settings = self.spec(provider).account_settings
+        if provider not in self.specs:
+            known = ", ".join(self.specs)
+            raise ConfigError(
+                f"accounts.{name}.provider: unknown provider {provider!r} (known: {known})"
+            )
+        settings = self.specs[provider].account_settings
         try:
             return settings.model_validate(values)
         except PydanticValidationError as exc:

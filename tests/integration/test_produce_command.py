@@ -13,7 +13,8 @@ from confluent_kafka import Consumer, Message
 
 from consumer.avro import IntentDecoder
 from consumer.cli import main
-from consumer.model import AzurePush, ResponsysPush
+from consumer.providers.azure.push import AzurePush
+from consumer.providers.responsys.push import ResponsysPush
 
 pytestmark = pytest.mark.integration
 

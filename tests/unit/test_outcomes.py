@@ -5,18 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from consumer import outcomes
-from consumer.model import (
-    AzureKind,
-    AzurePush,
-    ListType,
-    OutcomeStatus,
-    Part,
-    PartResult,
-    PushIntent,
-    Recipient,
-    RejectedTarget,
-    ResponsysPush,
-)
+from consumer.model import OutcomeStatus, Part, PartResult, PushIntent, RejectedTarget
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 CREATED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SENT = datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC)

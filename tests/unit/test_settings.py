@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from consumer.errors import ConfigError
-from consumer.model import Provider
-from consumer.providers.accounts import AzureAccount, ResponsysAccount
+from consumer.providers.azure import AzureAccount
+from consumer.providers.responsys import ResponsysAccount
 from consumer.settings import describe, load_settings
 
 GOOD = """
@@ -48,7 +48,7 @@ def test_file_values_are_read_and_typed(tmp_path: Path) -> None:
         "sasl.password": "kafka-pass-value",
     }
     assert settings.pipeline.linger_ms == 20
-    accounts = settings.provider_accounts()
+    accounts = settings.accounts
     assert isinstance(accounts["az"], AzureAccount)
     assert isinstance(accounts["rs"], ResponsysAccount)
     assert accounts["rs"].max_targets == 200, "documented maximum is the default"
@@ -62,13 +62,13 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.kafka.bootstrap_servers == "other:9093"
     assert settings.pipeline.linger_ms == 5
     rs = settings.accounts["rs"]
-    assert rs.provider == Provider.RESPONSYS
+    assert rs.provider == "responsys"
     assert rs.password.get_secret_value() == "from-env"  # type: ignore[union-attr]
 
 
 def test_secrets_are_masked_when_settings_are_printed(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, GOOD))
-    text = describe(settings) + str(settings.provider_accounts())
+    text = describe(settings) + str(settings.accounts)
     assert "hunter2-secret" not in text
     assert "kafka-pass-value" not in text
     assert "azure-token-value" not in text
@@ -83,11 +83,11 @@ def test_secrets_are_masked_when_settings_are_printed(tmp_path: Path) -> None:
         ("[metrics]\nport = 70000\n", "metrics.port: Input should be less than or equal to 65535"),
         (
             "[accounts.x]\nprovider = 'pigeon'\n",
-            "accounts.x: Input tag 'pigeon' found using 'provider' does not match",
+            "accounts.x.provider: unknown provider 'pigeon' (known: azure, responsys)",
         ),
         (
             "[accounts.y]\nprovider = 'responsys'\nuser_name = 'u'\npassword = 'p'\n",
-            "accounts.y.responsys.login_url: Field required",
+            "accounts.y.login_url: Field required",
         ),
         (
             "[accounts.z]\nprovider = 'azure'\nsubscription_id = 's'\nresource_group = 'r'\n"
@@ -97,7 +97,7 @@ def test_secrets_are_masked_when_settings_are_printed(tmp_path: Path) -> None:
         (
             "[accounts.w]\nprovider = 'responsys'\nlogin_url = 'http://x'\nuser_name = 'u'\n"
             "password = 'p'\nmax_targets = 500\n",
-            "accounts.w.responsys.max_targets: Input should be less than or equal to 200",
+            "accounts.w.max_targets: Input should be less than or equal to 200",
         ),
         ("[topics]\nintent = 'typo'\n", "topics.intent: Extra inputs are not permitted"),
     ],

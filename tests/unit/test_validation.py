@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 
 from consumer.errors import ConfigError, ValidationError
-from consumer.model import (
-    AzureKind,
-    AzurePush,
-    ListType,
-    Provider,
-    Push,
-    PushIntent,
-    Recipient,
-    ResponsysPush,
-)
+from consumer.model import Push, PushIntent
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
+from consumer.providers.registry import load_registry
 from consumer.validation import IntentValidator
 
-ACCOUNTS = {"az": Provider.AZURE, "rs": Provider.RESPONSYS}
-VALIDATOR = IntentValidator(ACCOUNTS, max_targets_per_intent=5000)
+
+@dataclass(frozen=True)
+class Account:
+    """What validation reads of an account's client."""
+
+    provider: str
+    max_targets: int
+    splits_intents: bool
+
+
+PROVIDERS = load_registry()
+ACCOUNTS = {"az": Account("azure", 1000, True), "rs": Account("responsys", 200, False)}
+VALIDATOR = IntentValidator(PROVIDERS, ACCOUNTS, max_targets_per_intent=5000)
 
 
 def _intent(push: Push, account: str | None = None) -> PushIntent:
@@ -158,10 +164,19 @@ def test_more_than_200_responsys_recipients_are_rejected_saying_intents_are_not_
     recipients = tuple(Recipient(ListType.PROFILE, customer_id=f"c{n}") for n in range(201))
     _rejects(
         _responsys(*recipients),
-        "too_many_recipients",
-        "intent i-1 has 201 recipients; a Responsys call takes at most 200 and Responsys"
+        "too_many_targets_for_one_call",
+        "intent i-1 has 201 targets; account 'rs' takes at most 200 per call and responsys"
         " intents are not split across calls, so an intent may carry at most that many",
     )
+
+
+def test_a_lowered_account_limit_is_the_limit_an_unsplit_intent_must_keep() -> None:
+    validator = IntentValidator(PROVIDERS, {"rs": Account("responsys", 100, False)})
+    recipients = tuple(Recipient(ListType.PROFILE, customer_id=f"c{n}") for n in range(150))
+    with pytest.raises(ValidationError) as info:
+        validator.validate(_responsys(*recipients))
+    assert info.value.rule == "too_many_targets_for_one_call"
+    assert "takes at most 100 per call" in str(info.value)
 
 
 def test_exactly_200_responsys_recipients_pass() -> None:
@@ -178,31 +193,14 @@ def test_empty_campaign_name_is_rejected() -> None:
     )
 
 
-def test_account_mapping_accepts_provider_names_as_strings() -> None:
-    validator = IntentValidator({"az": "azure"})  # type: ignore[dict-item]
-    validator.validate(_azure("d"))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"max_targets_per_intent": 0}, "max_targets_per_intent must be at least 1, got 0"),
-        ({"responsys_max_recipients": 201}, "responsys_max_recipients must be 1..200, got 201"),
-    ],
-)
-def test_bad_limits_raise_config_error(kwargs: dict[str, int], message: str) -> None:
+def test_bad_limits_raise_config_error() -> None:
     with pytest.raises(ConfigError) as info:
-        IntentValidator(ACCOUNTS, **kwargs)
-    assert str(info.value) == message
-
-
-def test_unknown_provider_name_in_accounts_raises_config_error() -> None:
-    with pytest.raises(ConfigError, match="account 'x' names unknown provider 'fcm'"):
-        IntentValidator({"x": "fcm"})  # type: ignore[dict-item]
+        IntentValidator(PROVIDERS, ACCOUNTS, max_targets_per_intent=0)
+    assert str(info.value) == "max_targets_per_intent must be at least 1, got 0"
 
 
 def test_without_accounts_any_account_passes_but_provider_rules_still_apply() -> None:
-    validator = IntentValidator(None)
+    validator = IntentValidator(PROVIDERS, None)
     validator.validate(_intent(AzurePush(AzureKind.POLLS, 1, ("d",)), account="anything"))
     with pytest.raises(ValidationError, match="empty device id"):
         validator.validate(_intent(AzurePush(AzureKind.POLLS, 1, ("",)), account="anything"))

@@ -1,11 +1,11 @@
 """Azure Mobile Engagement: "Push campaign" (synchronous, 1000 devices per call).
 
-    push.py     the `push.AzurePush` branch of an intent, its records and its rules
-    data.py     the `data` content override (JSON text in Avro)
-    account.py  `[accounts.<name>]` settings with `provider = "azure"`
-    auth.py     Azure AD tokens (client credentials, or static)
-    wire.py     calls and answers as pure functions: body, URL, 413 split, verdicts
-    client.py   `AzureClient`: sends a planned call, folds the answer per part
+push.py     the `push.AzurePush` branch of an intent, its records and its rules
+data.py     the `data` content override (JSON text in Avro)
+account.py  `[accounts.<name>]` settings with `provider = "azure"`
+auth.py     Azure AD tokens (client credentials, or static)
+wire.py     calls and answers as pure functions: body, URL, 413 split, verdicts
+client.py   `AzureClient`: sends a planned call, folds the answer per part
 """
 
 from consumer.providers.azure import push

@@ -16,16 +16,9 @@ import httpx
 from confluent_kafka import Consumer, Producer
 
 from consumer.avro import OutcomeDecoder, PendingDecoder, encode_intent
-from consumer.model import (
-    AsyncPending,
-    AzureKind,
-    AzurePush,
-    ListType,
-    PushIntent,
-    PushOutcome,
-    Recipient,
-    ResponsysPush,
-)
+from consumer.model import AsyncPending, PushIntent, PushOutcome
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 from consumer.service import create_topics, serve
 from consumer.settings import Settings, load_settings
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from consumer.avro import encode_intent
-from consumer.model import (
-    AzureKind,
-    AzurePush,
-    ListType,
-    OutcomeStatus,
-    Recipient,
-    ResponsysPush,
-)
+from consumer.model import OutcomeStatus
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 from tests.integration.pipeline.harness import (
     Sims,
     azure_intent,

@@ -10,10 +10,11 @@ from pydantic import SecretStr
 from consumer.dispatch.breaker import BreakerState
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.limits import DispatchLimits
-from consumer.model import AzureKind, OutcomeStatus, RejectedTarget
+from consumer.model import OutcomeStatus, RejectedTarget
 from consumer.providers.accounts import AzureAccount, AzureClientCredentials
 from consumer.providers.azure import AzureClient
-from consumer.providers.factory import build_client
+from consumer.providers.azure.push import AzureKind
+from consumer.providers.registry import build_client
 from consumer.sim import AzureCampaign, AzureSimConfig, SimServer, azure_app
 from tests.integration.providers.conftest import (
     Events,

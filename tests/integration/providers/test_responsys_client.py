@@ -10,11 +10,12 @@ from pydantic import SecretStr
 
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.limits import DispatchLimits
-from consumer.model import ListType, OutcomeStatus, Recipient
+from consumer.model import OutcomeStatus
 from consumer.providers.accounts import ResponsysAccount
-from consumer.providers.factory import build_client
+from consumer.providers.registry import build_client
 from consumer.providers.responsys import ResponsysClient
-from consumer.providers.responsys_poll import PollState, RecipientResult
+from consumer.providers.responsys.poll import PollState, RecipientResult
+from consumer.providers.responsys.push import ListType, Recipient
 from consumer.sim import ResponsysSimConfig, SimServer, responsys_app
 from tests.integration.providers.conftest import (
     Events,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.model import AzureKind
+from consumer.providers.azure.push import AzureKind
 from consumer.sim import AzureCampaign, AzureSimConfig, azure_app
 
 from .conftest import SEED_TOKEN

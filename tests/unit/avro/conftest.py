@@ -5,14 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from consumer.avro import SchemaSet
-from consumer.model import (
-    AzureKind,
-    AzurePush,
-    ListType,
-    PushIntent,
-    Recipient,
-    ResponsysPush,
-)
+from consumer.model import PushIntent
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 
 @pytest.fixture(scope="session")

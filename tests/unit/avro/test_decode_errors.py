@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from consumer.avro import IntentDecoder, SchemaRegistry, SchemaSet, encode_intent
 from consumer.errors import DecodeError, UnknownSchemaError
-from consumer.model import ListType, PushIntent, Recipient, ResponsysPush
+from consumer.model import PushIntent
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 DECODER = IntentDecoder()
 

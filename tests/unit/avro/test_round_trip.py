@@ -24,15 +24,14 @@ from consumer.avro import (
 from consumer.errors import UnknownSchemaError
 from consumer.model import (
     AsyncPending,
-    AzureKind,
-    AzurePush,
     OutcomeStatus,
     PendingIntent,
     PushIntent,
     PushOutcome,
     RejectedTarget,
-    ResponsysPush,
 )
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ResponsysPush
 
 OUTCOME = PushOutcome(
     intent_id="rs-1",

@@ -5,18 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from consumer.model import (
-    AzureKind,
-    AzurePush,
-    Batch,
-    BatchKey,
-    ListType,
-    Part,
-    Provider,
-    PushIntent,
-    Recipient,
-    ResponsysPush,
-)
+from consumer.model import Batch, BatchKey, Part, PushIntent
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -36,7 +27,7 @@ def azure_intent(
 def azure_batch(*intents: PushIntent, batch_id: str = "b-1") -> Batch:
     first = intents[0].push
     assert isinstance(first, AzurePush)
-    key = BatchKey(Provider.AZURE, intents[0].account, first.campaign, first.data_json)
+    key = BatchKey("azure", intents[0].account, first.campaign, first.batch_extra)
     parts = tuple(Part(i, 0, len(i.push.device_ids)) for i in intents)  # type: ignore[union-attr]
     return Batch(batch_id, key, parts)
 
@@ -53,6 +44,6 @@ def responsys_intent(
 
 def responsys_batch(*intents: PushIntent, batch_id: str = "b-1") -> Batch:
     campaign = intents[0].push.campaign
-    key = BatchKey(Provider.RESPONSYS, intents[0].account, campaign)
+    key = BatchKey("responsys", intents[0].account, campaign)
     parts = tuple(Part(i, 0, i.push.target_count) for i in intents)
     return Batch(batch_id, key, parts)

@@ -1,39 +1,37 @@
+"""Account settings: one model per provider, documented maxima, clear errors, masked secrets."""
+
 import pytest
-from pydantic import SecretStr
 
-from consumer.dispatch.limits import DispatchLimits
 from consumer.errors import ConfigError
-from consumer.providers.accounts import (
-    AzureAccount,
-    AzureClientCredentials,
-    ResponsysAccount,
-    StaticToken,
-)
+from consumer.providers.accounts import AccountSettings
+from consumer.providers.registry import load_registry
+
+REGISTRY = load_registry()
 
 
-def azure(**overrides) -> AzureAccount:
+def azure(**overrides: object) -> AccountSettings:
     values = {
-        "name": "az",
+        "provider": "azure",
         "base_url": "https://management.azure.com",
         "subscription_id": "sub",
         "resource_group": "rg",
         "app_collection": "coll",
         "app_name": "app",
-        "auth": AzureClientCredentials(
-            "https://login.microsoftonline.com", "tenant", "client", SecretStr("s3cr3t-value")
-        ),
+        "tenant": "tenant",
+        "client_id": "client",
+        "client_secret": "s3cr3t-value",
     }
-    return AzureAccount(**{**values, **overrides})
+    return REGISTRY.account("az", {**values, **overrides})
 
 
-def responsys(**overrides) -> ResponsysAccount:
+def responsys(**overrides: object) -> AccountSettings:
     values = {
-        "name": "rs",
+        "provider": "responsys",
         "login_url": "https://login5.responsys.net",
         "user_name": "api",
-        "password": SecretStr("pa55-value"),
+        "password": "pa55-value",
     }
-    return ResponsysAccount(**{**values, **overrides})
+    return REGISTRY.account("rs", {**values, **overrides})
 
 
 def test_defaults_are_the_documented_per_call_maxima():
@@ -49,35 +47,58 @@ def test_limits_can_be_lowered():
 
 @pytest.mark.parametrize(("make", "maximum"), [(azure, 1000), (responsys, 200)])
 def test_raising_max_targets_above_the_documented_maximum_is_a_config_error(make, maximum):
-    with pytest.raises(ConfigError, match=f"max_targets={maximum + 1}.*only be lowered"):
+    with pytest.raises(
+        ConfigError, match=rf"\.max_targets: Input should be less than or equal to {maximum}"
+    ):
         make(max_targets=maximum + 1)
 
 
 def test_raising_responsys_body_limit_above_10_mb_is_a_config_error():
-    with pytest.raises(ConfigError, match="max_body_bytes"):
+    with pytest.raises(ConfigError, match=r"accounts\.rs\.max_body_bytes"):
         responsys(max_body_bytes=10 * 1024 * 1024 + 1)
 
 
-def test_zero_max_targets_is_a_config_error():
-    with pytest.raises(ConfigError, match="max_targets"):
-        azure(max_targets=0)
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"max_targets": 0}, "max_targets"),
+        ({"base_url": "management.azure.com"}, "base_url"),
+        ({"subscription_id": "  "}, "subscription_id"),
+        ({"client_secret": ""}, "client_secret"),
+        ({"limits": {"concurrency": 0}}, "limits.concurrency"),
+        ({"limits": {"bogus": 1}}, "limits.bogus"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_azure_values_name_the_field(overrides, field):
+    with pytest.raises(ConfigError, match=rf"accounts\.az\.{field}"):
+        azure(**overrides)
 
 
-def test_non_http_url_is_a_config_error():
-    with pytest.raises(ConfigError, match="base_url"):
-        azure(base_url="management.azure.com")
+def test_azure_needs_a_static_token_or_client_credentials():
+    with pytest.raises(ConfigError, match="needs either static_token or all of tenant"):
+        azure(tenant=None)
 
 
-def test_plain_string_secret_is_refused_so_it_cannot_leak_into_reprs():
-    with pytest.raises(ConfigError, match="SecretStr"):
-        responsys(password="plain")
-    with pytest.raises(ConfigError, match="SecretStr"):
-        StaticToken("plain")  # type: ignore[arg-type]
+def test_responsys_message_expiration_is_settable_and_must_be_positive():
+    assert responsys(message_expiration_s=600).message_expiration_s == 600  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match=r"accounts\.rs\.message_expiration_s"):
+        responsys(message_expiration_s=0)
+
+
+def test_unknown_or_missing_provider_is_a_config_error():
+    with pytest.raises(
+        ConfigError,
+        match=r"accounts\.x\.provider: unknown provider 'fcm' \(known: azure, responsys\)",
+    ):
+        REGISTRY.account("x", {"provider": "fcm"})
+    with pytest.raises(ConfigError, match=r"accounts\.x\.provider: required"):
+        REGISTRY.account("x", {})
 
 
 def test_secrets_never_appear_in_reprs_or_strings():
     texts = [repr(azure()), str(azure()), repr(responsys()), str(responsys())]
-    texts.append(repr(azure(auth=StaticToken(SecretStr("tok-value")))))
+    texts.append(repr(azure(static_token="tok-value")))
     for text in texts:
         for secret in ("s3cr3t-value", "pa55-value", "tok-value"):
             assert secret not in text
@@ -85,5 +106,5 @@ def test_secrets_never_appear_in_reprs_or_strings():
 
 
 def test_account_carries_its_dispatch_limits():
-    limits = DispatchLimits(concurrency=2, rate_per_s=5.0)
-    assert responsys(limits=limits).limits == limits
+    limits = responsys(limits={"concurrency": 2, "rate_per_s": 5}).limits.build()
+    assert (limits.concurrency, limits.rate_per_s) == (2, 5.0)

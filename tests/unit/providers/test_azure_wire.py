@@ -3,40 +3,39 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from consumer.dispatch.exchange import Answer
 from consumer.dispatch.retry import Retry
 from consumer.errors import AuthError
 from consumer.model import OutcomeStatus, RejectedTarget
-from consumer.providers.accounts import AzureAccount, StaticToken
-from consumer.providers.azure import CallRecord, fold_part, records_by_part
-from consumer.providers.azure_auth import read_token_answer
-from consumer.providers.azure_wire import (
+from consumer.providers.azure.account import AzureAccount
+from consumer.providers.azure.auth import read_token_answer
+from consumer.providers.azure.client import CallRecord, fold_part, records_by_part
+from consumer.providers.azure.wire import (
     Accepted,
     Failed,
     Span,
     TooLarge,
+    batch_call,
+    call_bytes,
     call_devices,
     devices_bytes,
-    halve,
     judge_push,
-    plan_calls,
     push_body,
     push_request,
     push_url,
+    split_call,
 )
 from tests.unit.providers.intents import azure_batch, azure_intent
 
 REASON = "invalidDeviceIds"
 ACCOUNT = AzureAccount(
-    "az",
-    "https://management.azure.com/",
-    "84211edf",
-    "MobileEngagement",
-    "myAppCollection",
-    "myApp-android",
-    StaticToken(SecretStr("tok")),
+    base_url="https://management.azure.com/",
+    subscription_id="84211edf",
+    resource_group="MobileEngagement",
+    app_collection="myAppCollection",
+    app_name="myApp-android",
+    static_token="tok",
 )
 
 
@@ -68,54 +67,41 @@ def test_request_sends_bearer_token_and_json_headers():
     assert request.headers["Content-Type"] == "application/json"
 
 
-def test_plan_puts_a_repeated_device_in_a_separate_call():
-    batch = azure_batch(azure_intent("i1", ["d1", "d2"]), azure_intent("i2", ["d2", "d3"]))
-    calls = plan_calls(batch, max_targets=1000, max_body_bytes=10_000)
-    assert [call_devices(call) for call in calls] == [["d1", "d2", "d3"], ["d2"]]
-    # i1's d1 d2 and i2's d3 (offset 1) in the first call; i2's d2 (offset 0) in the second
-    assert calls[0] == (Span(0, 0, 2, ("d1", "d2")), Span(1, 1, 2, ("d3",)))
-    assert calls[1] == (Span(part=1, start=0, stop=1, device_ids=("d2",)),)
+def test_a_batch_is_one_call_with_one_span_per_part():
+    batch = azure_batch(azure_intent("i1", ["a", "b"]), azure_intent("i2", ["c"]))
+    assert batch_call(batch) == (Span(0, 0, 2, ("a", "b")), Span(1, 0, 1, ("c",)))
 
 
-def test_plan_repeats_within_one_intent_also_go_to_separate_calls():
-    batch = azure_batch(azure_intent("i1", ["d1", "d1", "d1"]))
-    calls = plan_calls(batch, 1000, 10_000)
-    assert [call_devices(call) for call in calls] == [["d1"], ["d1"], ["d1"]]
-
-
-def test_plan_never_exceeds_max_targets_per_call():
-    devices = [f"d{n}" for n in range(25)]
-    calls = plan_calls(azure_batch(azure_intent("i1", devices)), 10, 10_000)
-    assert [len(call_devices(call)) for call in calls] == [10, 10, 5]
-    assert [device for call in calls for device in call_devices(call)] == devices
-
-
-def test_plan_respects_the_body_byte_limit_including_data():
+def test_split_keeps_every_body_within_the_byte_limit_including_data():
     devices = [f"device-{n:04d}" for n in range(100)]  # 14 bytes each with quotes and comma
     batch = azure_batch(azure_intent("i1", devices, data={"title": "x" * 100}))
     limit = 600
-    for call in plan_calls(batch, 1000, limit):
-        body = push_body(call_devices(call), batch.key.data_json)
-        assert len(body) <= limit
+    pieces = split_call(batch_call(batch), limit, batch.key.extra)
+    assert len(pieces) > 1
+    for piece in pieces:
+        assert len(push_body(call_devices(piece), batch.key.extra)) <= limit
+        assert call_bytes(piece, batch.key.extra) <= limit
+    assert [d for piece in pieces for d in call_devices(piece)] == devices
 
 
-def test_a_batch_without_repeats_is_one_call_with_one_span_per_part():
-    batch = azure_batch(azure_intent("i1", ["a", "b"]), azure_intent("i2", ["c"]))
-    assert plan_calls(batch, 1000, 10_000) == ((Span(0, 0, 2, ("a", "b")), Span(1, 0, 1, ("c",))),)
+def test_split_gives_each_device_its_own_call_when_even_one_does_not_fit():
+    batch = azure_batch(azure_intent("i1", ["a", "b", "c"]))
+    pieces = split_call(batch_call(batch), 1, None)
+    assert [call_devices(piece) for piece in pieces] == [["a"], ["b"], ["c"]]
 
 
 @pytest.mark.parametrize("sizes", [[1, 1], [3], [2, 3], [5, 1, 4], [1, 1, 1]])
-def test_halving_keeps_every_device_once_in_order_with_true_offsets(sizes):
+@pytest.mark.parametrize("limit", [40, 60, 100])
+def test_split_keeps_every_device_once_in_order_with_true_offsets(sizes, limit):
     intents = [
         azure_intent(f"i{n}", [f"d{n}-{k}" for k in range(size)]) for n, size in enumerate(sizes)
     ]
     batch = azure_batch(*intents)
-    (call,) = plan_calls(batch, 1000, 10_000)
-    first, second = halve(call)
-    assert call_devices(first) + call_devices(second) == call_devices(call)
-    assert abs(len(call_devices(first)) - len(call_devices(second))) <= 1
-    for span in first + second:
-        ids = batch.parts[span.part].intent.push.device_ids  # type: ignore[union-attr]
+    call = batch_call(batch)
+    pieces = split_call(call, limit, None)
+    assert [d for piece in pieces for d in call_devices(piece)] == call_devices(call)
+    for span in (span for piece in pieces for span in piece):
+        ids = batch.parts[span.part].intent.push.device_ids  # type: ignore[attr-defined]
         assert span.device_ids == ids[span.start : span.stop]
 
 
@@ -183,7 +169,11 @@ def test_5xx_is_retried():
 
 def test_fold_maps_invalid_devices_back_to_each_part_in_order():
     batch = azure_batch(azure_intent("i1", ["a", "b", "c"]), azure_intent("i2", ["b", "d"]))
-    calls = plan_calls(batch, 1000, 10_000)
+    # as planned: i2's repeated "b" (offset 0) in a second call, its "d" in the first
+    calls = [
+        (Span(0, 0, 3, ("a", "b", "c")), Span(1, 1, 2, ("d",))),
+        (Span(1, 0, 1, ("b",)),),
+    ]
     records = [
         CallRecord(calls[0], Accepted(frozenset({"c", "a", "d"})), 1),
         CallRecord(calls[1], Accepted(frozenset({"b"})), 2),
@@ -207,7 +197,7 @@ def test_fold_maps_invalid_devices_back_to_each_part_in_order():
 
 def test_fold_fails_a_part_when_any_call_carrying_it_failed():
     batch = azure_batch(azure_intent("i1", ["a", "b"]))
-    calls = plan_calls(batch, 1, 10_000)
+    calls = split_call(batch_call(batch), 1, None)
     records = [
         CallRecord(calls[0], Accepted(frozenset()), 1),
         CallRecord(calls[1], Failed(400, "Bad", "bad request"), 1),
@@ -223,7 +213,7 @@ def test_fold_fails_a_part_when_any_call_carrying_it_failed():
 
 def test_fold_a_single_device_still_too_large_fails_its_part():
     batch = azure_batch(azure_intent("i1", ["a"]))
-    (call,) = plan_calls(batch, 1000, 10_000)
+    call = batch_call(batch)
     records = [CallRecord(call, TooLarge(Failed(413, "TooLarge", "too big")), 1)]
     result = fold_part(0, batch.parts[0], records)
     assert (result.status, result.http_status) == (OutcomeStatus.FAILED, 413)

@@ -7,8 +7,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.model import ListType, Recipient
-from consumer.providers.responsys_wire import recipient_bytes, recipient_data, trigger_body
+from consumer.providers.responsys.push import ListType, Recipient
+from consumer.providers.responsys.wire import recipient_bytes, recipient_data, trigger_body
 
 
 def dumps(value: object) -> str:

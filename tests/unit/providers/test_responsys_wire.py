@@ -5,19 +5,18 @@ import pytest
 from consumer.dispatch.exchange import Answer
 from consumer.dispatch.retry import Retry
 from consumer.errors import AuthError
-from consumer.model import ListType, Recipient
-from consumer.providers.responsys_auth import read_login_answer
-from consumer.providers.responsys_wire import (
+from consumer.providers.responsys.auth import read_login_answer
+from consumer.providers.responsys.push import ListType, Recipient
+from consumer.providers.responsys.wire import (
     Failed,
     Queued,
     judge_trigger,
-    plan_calls,
     poll_request,
     recipient_data,
     trigger_body,
     trigger_request,
 )
-from tests.unit.providers.intents import profile, responsys_batch, responsys_intent
+from tests.unit.providers.intents import profile
 
 ALL_KEYS = {
     "recipientId",
@@ -95,15 +94,6 @@ def test_poll_request_is_one_id_per_get():
         "GET",
         "https://ws5.example/rest/haAsyncApi/v1.3/requests/YjN1aWowOjoxNjQzOTUyMjI0",
     )
-
-
-def test_plan_never_splits_an_intent_and_keeps_calls_within_max_targets():
-    intents = [
-        responsys_intent(f"i{n}", [profile(n * 100 + k) for k in range(size)])
-        for n, size in enumerate([120, 60, 30, 200])
-    ]
-    calls = plan_calls(responsys_batch(*intents), 200, 10 * 1024 * 1024)
-    assert calls == ((0, 1), (2,), (3,))
 
 
 def test_202_with_request_id_is_queued():
