@@ -10,8 +10,8 @@ import pytest
 from consumer.errors import ConfigError, ValidationError
 from consumer.model import Push, PushIntent
 from consumer.providers.azure.push import AzureKind, AzurePush
-from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 from consumer.providers.registry import load_registry
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 from consumer.validation import IntentValidator
 
 
