@@ -29,10 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from consumer.model import AzureKind
 from consumer.sim.admin import admin_routes
 from consumer.sim.asgi import SimApp, json_response
-from consumer.sim.azure_config import AzureCampaign, AzureSimConfig
+from consumer.sim.azure_config import AzureCampaign, AzureKind, AzureSimConfig
 from consumer.sim.clock import SimClock
 from consumer.sim.faults import FaultState
 from consumer.sim.guard import guarded

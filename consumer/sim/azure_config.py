@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from consumer.errors import ConfigError
-from consumer.model import AzureKind
 from consumer.sim.faults import Faults
 
 CAMPAIGN_STATES = ("draft", "scheduled", "in-progress", "finished")
 PUSH_MODES = ("real-time", "one-shot", "manual")
 # The seed's example rejects this device ("no session yet"); kept so the example replays.
 SEED_INVALID_DEVICE = "97fddfdf62a4f8816fe2d355806c787b"
+
+
+class AzureKind(StrEnum):
+    """Campaign kinds, the `{kind}` path segment (the simulator's own copy of the seed's list)."""
+
+    ANNOUNCEMENTS = "announcements"
+    POLLS = "polls"
+    DATA_PUSHES = "dataPushes"
+    NATIVE_PUSHES = "nativePushes"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,7 @@ import argparse
 import pytest
 
 from consumer.errors import ConfigError
-from consumer.providers.azure.push import AzureKind
-from consumer.sim.azure_config import AzureCampaign, AzureSimConfig
+from consumer.sim.azure_config import AzureCampaign, AzureKind, AzureSimConfig
 from consumer.sim.command import build_app, configure
 
 
