@@ -22,8 +22,11 @@ class PushDispatchError(Exception):
     """Root of every error raised by this package."""
 
 
-class ConfigError(PushDispatchError):
-    """Raised when settings, accounts or CLI arguments are missing or wrong."""
+class ConfigError(PushDispatchError, ValueError):
+    """Raised when settings, accounts or CLI arguments are missing or wrong.
+
+    A ValueError too, so a settings model's validators report it beside their own errors.
+    """
 
 
 class LocalKafkaError(PushDispatchError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ConfigDict
+
 from consumer.errors import ConfigError
 
 
@@ -13,8 +15,11 @@ class DispatchLimits:
 
     `max_attempts` is the retry budget of one call (first try included). Ambiguous retries
     (a timeout after the request was sent: the provider may have pushed) happen only when
-    `retry_ambiguous` is true.
+    `retry_ambiguous` is true. It is also the `[accounts.<name>.limits]` settings table:
+    pydantic reads it from TOML and env (unknown keys are errors), so defaults live here only.
     """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     concurrency: int = 8
     rate_per_s: float = 20.0

@@ -19,32 +19,13 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LimitSettings(Section):
-    """`[accounts.<name>.limits]`: how hard the account may be called, how failures retry."""
-
-    concurrency: int = Field(default=8, gt=0)
-    rate_per_s: float = Field(default=20.0, gt=0)
-    timeout_s: float = Field(default=30.0, gt=0)
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    max_attempts: int = Field(default=4, gt=0)
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=30.0, ge=0)
-    max_wait_s: float = Field(default=120.0, ge=0)
-    retry_ambiguous: bool = True
-    breaker_failure_threshold: int = Field(default=5, gt=0)
-    breaker_reset_s: float = Field(default=30.0, ge=0)
-
-    def build(self) -> DispatchLimits:
-        return DispatchLimits(**self.model_dump())
-
-
 class AccountSettings(Section):
     """One provider account. Providers subclass it with their own fields and bounds."""
 
     provider: str
     max_targets: int = Field(gt=0)
     max_body_bytes: int = Field(gt=0)
-    limits: LimitSettings = Field(default_factory=LimitSettings)
+    limits: DispatchLimits = Field(default_factory=DispatchLimits)
 
 
 def http_url(value: str) -> str:

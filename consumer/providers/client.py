@@ -48,9 +48,7 @@ class ClientBase(Generic[A, C]):
     ) -> None:
         self.name = name
         self.account = account
-        self.channel = channel or AccountChannel(
-            self.provider_name, name, account.limits.build(), observer
-        )
+        self.channel = channel or AccountChannel(self.provider_name, name, account.limits, observer)
         self.retrier = Retrier(self.channel)
         self._body_bytes = account.max_body_bytes
 

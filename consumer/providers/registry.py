@@ -66,7 +66,8 @@ class ProviderRegistry:
             return settings.model_validate(values)
         except PydanticValidationError as exc:
             lines = [
-                f"accounts.{name}.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                f"accounts.{name}.{'.'.join(str(part) for part in error['loc'])}: "
+                + error["msg"].removeprefix("Value error, ")
                 for error in exc.errors()
             ]
             raise ConfigError("\n  ".join(lines)) from None

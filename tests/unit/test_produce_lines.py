@@ -34,7 +34,7 @@ def test_full_azure_line_becomes_an_intent_with_canonical_data() -> None:
     assert intent.push.kind is AzureKind.DATA_PUSHES
     assert intent.push.device_ids == ("d1", "d2")
     assert intent.push.data_json == '{"a":"x","z":1}'
-    assert intent.provider is "azure"
+    assert intent.provider == "azure"
 
 
 def test_minimal_responsys_line_gets_generated_id_and_now() -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from pydantic import SecretStr
 
+from consumer.batching import Batcher
 from consumer.dispatch.breaker import BreakerState
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.limits import DispatchLimits
 from consumer.model import OutcomeStatus, RejectedTarget
-from consumer.providers.accounts import AzureAccount, AzureClientCredentials
-from consumer.providers.azure import AzureClient
+from consumer.providers.azure import AzureAccount, AzureClient
 from consumer.providers.azure.push import AzureKind
-from consumer.providers.registry import build_client
 from consumer.sim import AzureCampaign, AzureSimConfig, SimServer, azure_app
 from tests.integration.providers.conftest import (
     Events,
@@ -57,17 +55,23 @@ def sim(sim_config: AzureSimConfig) -> Iterator[str]:
 
 def account_for(url: str, secret: str = "sim-secret", **overrides: object) -> AzureAccount:
     values: dict[str, object] = {
-        "name": "az",
         "base_url": url,
         "subscription_id": "sub",
         "resource_group": "rg",
         "app_collection": "coll",
         "app_name": "app",
-        "auth": AzureClientCredentials(url, "sim-tenant", "sim-client", SecretStr(secret)),
+        "token_url": url,
+        "tenant": "sim-tenant",
+        "client_id": "sim-client",
+        "client_secret": secret,
         "limits": FAST,
     }
     values.update(overrides)
-    return AzureAccount(**values)  # type: ignore[arg-type]
+    return AzureAccount.model_validate(values)
+
+
+def build_client(account: AzureAccount) -> AzureClient:
+    return AzureClient("az", account)
 
 
 Factory = Callable[..., AzureClient]
@@ -82,9 +86,9 @@ async def make_client(sim: str) -> AsyncIterator[Factory]:
     ) -> AzureClient:
         account = account_for(sim, **overrides)  # type: ignore[arg-type]
         channel = AccountChannel(
-            "azure", account.name, account.limits, events, sleep=sleep or RecordedSleep()
+            "azure", "az", account.limits, events, sleep=sleep or RecordedSleep()
         )
-        client = AzureClient(account, channel=channel)
+        client = AzureClient("az", account, channel=channel)
         clients.append(client)
         return client
 
@@ -115,13 +119,40 @@ async def test_repeated_device_goes_in_a_separate_call_that_the_strict_simulator
     make_client, sim
 ):
     client = make_client()
-    batch = azure_batch(azure_intent("i1", [dev(1), dev(2)]), azure_intent("i2", [dev(2)]))
-    results = await client.send(batch)
+    batcher = Batcher({"az": client}, linger_s=0.05)
+    for intent in (azure_intent("i1", [dev(1), dev(2)]), azure_intent("i2", [dev(2)])):
+        batcher.add(intent)
+    results = [result for batch in batcher.flush() for result in await client.send(batch)]
     assert [r.status for r in results] == [OutcomeStatus.ACCEPTED] * 2
     book = ledger(sim)
     # the strict simulator answers 400 to a call listing a device twice: no call did
     assert [r["targets"] for r in book["records"]] == [[dev(1), dev(2)], [dev(2)]]
     assert book["duplicate_deliveries"] == 1
+
+
+@pytest.mark.parametrize("sim_config", [AzureSimConfig(max_body_bytes=8192)], ids=["8KiB"])
+async def test_a_413_teaches_the_account_a_body_size_that_later_calls_keep(
+    make_client, sim, sim_config
+):
+    events = Events()
+    client = make_client(events)
+    batcher = Batcher({"az": client}, linger_s=0.05)
+
+    async def send(intent_id: str, devices: list[str]) -> int:
+        """Plan and send one intent; return how many calls were refused with a 413."""
+        refused_before = events.calls.count("4xx")
+        for batch in batcher.add(azure_intent(intent_id, devices))[1] + batcher.flush():
+            results = await client.send(batch)
+            assert {r.status for r in results} == {OutcomeStatus.ACCEPTED}
+        return events.calls.count("4xx") - refused_before
+
+    first = await send("i1", [dev(n) for n in range(1000)])  # about 35 KB of device ids
+    second = await send("i2", [dev(n) for n in range(1000, 2500)])
+    assert first > 0, "the first call learns the limit"
+    assert client.max_body_bytes <= 8192
+    assert second == 0, "later calls are planned within the learned size, none is refused"
+    book = ledger(sim)
+    assert (book["deliveries"], book["duplicate_deliveries"]) == (2500, 0)
 
 
 async def test_data_override_travels_with_the_call(make_client, sim):

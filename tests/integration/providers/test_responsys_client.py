@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from pydantic import SecretStr
 
+from consumer.batching import Batcher
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.limits import DispatchLimits
 from consumer.model import OutcomeStatus
-from consumer.providers.accounts import ResponsysAccount
-from consumer.providers.registry import build_client
-from consumer.providers.responsys import ResponsysClient
-from consumer.providers.responsys.poll import PollState, RecipientResult
+from consumer.providers.responsys import ResponsysAccount, ResponsysClient
 from consumer.providers.responsys.push import ListType, Recipient
 from consumer.sim import ResponsysSimConfig, SimServer, responsys_app
+from consumer.status.answers import PollState, RecipientResult
 from tests.integration.providers.conftest import (
     Events,
     RecordedSleep,
@@ -52,7 +51,6 @@ def sim(sim_config: ResponsysSimConfig) -> Iterator[str]:
 
 def account_for(url: str, **overrides: object) -> ResponsysAccount:
     values: dict[str, object] = {
-        "name": "rs",
         "login_url": url,
         "user_name": "sim-user",
         "password": SecretStr("sim-password"),
@@ -60,7 +58,11 @@ def account_for(url: str, **overrides: object) -> ResponsysAccount:
         "throttle_wait_s": 60.0,
     }
     values.update(overrides)
-    return ResponsysAccount(**values)  # type: ignore[arg-type]
+    return ResponsysAccount.model_validate(values)
+
+
+def build_client(account: ResponsysAccount) -> ResponsysClient:
+    return ResponsysClient("rs", account)
 
 
 Factory = Callable[..., ResponsysClient]
@@ -75,9 +77,9 @@ async def make_client(sim: str) -> AsyncIterator[Factory]:
     ) -> ResponsysClient:
         account = account_for(sim, **overrides)
         channel = AccountChannel(
-            "responsys", account.name, account.limits, events, sleep=sleep or RecordedSleep()
+            "responsys", "rs", account.limits, events, sleep=sleep or RecordedSleep()
         )
-        client = ResponsysClient(account, channel=channel)
+        client = ResponsysClient("rs", account, channel=channel)
         clients.append(client)
         return client
 
@@ -227,14 +229,17 @@ async def test_more_recipients_than_the_account_allows_fail_before_sending(make_
     assert ledger(sim)["calls"] == 0
 
 
-async def test_batch_over_the_call_limit_is_sent_as_several_calls(make_client):
+async def test_intents_over_a_lowered_call_limit_are_planned_as_several_whole_calls(make_client):
     client = make_client(max_targets=3)
+    batcher = Batcher({"rs": client}, linger_s=0.05)
     intents = [responsys_intent(f"i{n}", [profile(n * 10 + k) for k in range(2)]) for n in range(3)]
-    results = await client.send(responsys_batch(*intents, batch_id="b-7"))
+    batches = [batch for intent in intents for batch in batcher.add(intent)[1]] + batcher.flush()
+    assert [len(batch.parts) for batch in batches] == [1, 1, 1], "2 + 2 > 3: never split"
+    results = [result for batch in batches for result in await client.send(batch)]
     assert [r.status for r in results] == [OutcomeStatus.PENDING] * 3
     assert len({r.request_id for r in results}) == 3
     references = {(await client.poll(r.request_id or "")).reference_data for r in results}
-    assert references == {"b-7.0", "b-7.1", "b-7.2"}
+    assert references == {batch.batch_id for batch in batches}
 
 
 @pytest.mark.parametrize("sim_config", [ResponsysSimConfig(processing_s=30.0)], ids=["slow"])

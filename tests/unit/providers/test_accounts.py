@@ -65,7 +65,7 @@ def test_raising_responsys_body_limit_above_10_mb_is_a_config_error():
         ({"base_url": "management.azure.com"}, "base_url"),
         ({"subscription_id": "  "}, "subscription_id"),
         ({"client_secret": ""}, "client_secret"),
-        ({"limits": {"concurrency": 0}}, "limits.concurrency"),
+        ({"limits": {"concurrency": 0}}, "limits: dispatch limit concurrency must be > 0"),
         ({"limits": {"bogus": 1}}, "limits.bogus"),
         ({"colour": "blue"}, "colour"),
     ],
@@ -106,5 +106,5 @@ def test_secrets_never_appear_in_reprs_or_strings():
 
 
 def test_account_carries_its_dispatch_limits():
-    limits = responsys(limits={"concurrency": 2, "rate_per_s": 5}).limits.build()
+    limits = responsys(limits={"concurrency": 2, "rate_per_s": 5}).limits
     assert (limits.concurrency, limits.rate_per_s) == (2, 5.0)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from consumer.dispatch.exchange import Answer
-from consumer.providers.responsys.poll import PollState, RecipientResult, read_poll_answer
+from consumer.status.answers import PollState, RecipientResult, read_poll_answer
 
 RID = "YjN1aWowOjoxNjQzOTUyMjI0"
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from consumer.model import AsyncPending, OutcomeStatus, PendingIntent, RejectedTarget
-from consumer.providers.responsys.poll import PollAnswer, PollState, RecipientResult
+from consumer.status.answers import PollAnswer, PollState, RecipientResult
 from consumer.status.schedule import PollPolicy
 from consumer.status.verdict import (
     Finished,
