@@ -17,11 +17,11 @@ from consumer.errors import PushDispatchError
 # name -> (module with configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("consumer.service", "run the pipeline until SIGTERM/SIGINT"),
-    "kafka": ("consumer.local.command", "run a local Apache Kafka broker (KRaft) until Ctrl-C"),
-    "produce": ("consumer.produce", "publish intents from JSON lines (file or -), Avro-encoded"),
-    "simulate": ("consumer.sim.command", "run a provider simulator (azure | responsys)"),
-    "demo": ("consumer.demo.command", "run everything locally with a live view (Ctrl-C stops)"),
-    "bench": ("consumer.bench.command", "measure throughput, latency, batching and memory"),
+    "kafka": ("push_tools.local.command", "run a local Apache Kafka broker (KRaft) until Ctrl-C"),
+    "produce": ("push_tools.produce", "publish intents from JSON lines (file or -), Avro-encoded"),
+    "simulate": ("push_tools.sim.command", "run a provider simulator (azure | responsys)"),
+    "demo": ("push_tools.demo.command", "run everything locally with a live view (Ctrl-C stops)"),
+    "bench": ("push_tools.bench.command", "measure throughput, latency, batching and memory"),
     "status": ("consumer.status.command", "run only the asynchronous status poller"),
 }
 

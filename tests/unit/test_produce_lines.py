@@ -16,7 +16,7 @@ from consumer.model import (
     Recipient,
     ResponsysPush,
 )
-from consumer.produce import parse_accounts, parse_intent_line, parse_settings
+from push_tools.produce import parse_accounts, parse_intent_line, parse_settings
 
 NOW = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
 

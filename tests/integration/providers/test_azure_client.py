@@ -14,7 +14,7 @@ from consumer.model import AzureKind, OutcomeStatus, RejectedTarget
 from consumer.providers.accounts import AzureAccount, AzureClientCredentials
 from consumer.providers.azure import AzureClient
 from consumer.providers.factory import build_client
-from consumer.sim import AzureCampaign, AzureSimConfig, SimServer, azure_app
+from push_tools.sim import AzureCampaign, AzureSimConfig, SimServer, azure_app
 from tests.integration.providers.conftest import (
     Events,
     RecordedSleep,

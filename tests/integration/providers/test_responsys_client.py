@@ -15,7 +15,7 @@ from consumer.providers.accounts import ResponsysAccount
 from consumer.providers.factory import build_client
 from consumer.providers.responsys import ResponsysClient
 from consumer.providers.responsys_poll import PollState, RecipientResult
-from consumer.sim import ResponsysSimConfig, SimServer, responsys_app
+from push_tools.sim import ResponsysSimConfig, SimServer, responsys_app
 from tests.integration.providers.conftest import (
     Events,
     RecordedSleep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.model import AzureKind
-from consumer.sim import AzureCampaign, AzureSimConfig, azure_app
+from push_tools.sim import AzureCampaign, AzureSimConfig, azure_app
 
 from .conftest import SEED_TOKEN
 

@@ -8,8 +8,8 @@ import pytest
 
 from consumer.errors import ConfigError
 from consumer.model import AzureKind
-from consumer.sim.azure_config import AzureCampaign, AzureSimConfig
-from consumer.sim.command import build_app, configure
+from push_tools.sim.azure_config import AzureCampaign, AzureSimConfig
+from push_tools.sim.command import build_app, configure
 
 
 def parser():
