@@ -13,6 +13,9 @@ One run, on one broker and one data set:
     report.py        the figures as a table and as JSON
     command.py       the phases, in order
 
+Beside it, `python -m push_tools.bench.sim_throughput` measures the Azure simulator alone.
+The figures of the last runs and how to read them: push_tools/bench/README.md.
+
 Like `push_tools.local`, this package is tooling around the pipeline: it uses the Kafka
 client directly to produce load and read results.
 """
