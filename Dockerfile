@@ -16,12 +16,13 @@ ARG EXTRAS=""
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone (stub packages), so that this layer survives
 # edits to the source; then the project itself without dependencies.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN mkdir consumer push_tools \
-    && touch consumer/__init__.py push_tools/__init__.py \
+    && touch README.md consumer/__init__.py push_tools/__init__.py \
     && pip install ".${EXTRAS:+[$EXTRAS]}" \
     && pip uninstall --yes push-dispatch \
-    && rm -rf consumer push_tools build ./*.egg-info
+    && rm -rf README.md consumer push_tools build ./*.egg-info
+COPY README.md ./
 COPY consumer ./consumer
 COPY push_tools ./push_tools
 # consumer/avro/avsc links to schemas/: the wheel carries the schemas as package data.
