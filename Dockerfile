@@ -1,6 +1,8 @@
-# The pipeline image: `push-consumer run` by default; the same image runs the simulators
-# (`simulate azure|responsys`) in docker-compose.yml. Configure it with PUSH_* env vars and
-# a settings file named by PUSH_CONFIG (see docs/deploy.md).
+# The pipeline image: `push-consumer run` by default, the runtime package `consumer` and its
+# dependencies only. With the build argument EXTRAS=dev it also carries the development tools'
+# dependencies (the `dev` extra), which docker-compose.yml uses for the simulators
+# (`simulate azure|responsys`). Configure it with PUSH_* env vars and a settings file named by
+# PUSH_CONFIG (see docs/deploy.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,13 +10,26 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# Optional extras to install beside the runtime, e.g. `dev` (empty: the runtime only).
+ARG EXTRAS=""
+
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone (stub packages), so that this layer survives
+# edits to the source; then the project itself without dependencies.
+COPY pyproject.toml ./
+RUN mkdir consumer push_tools \
+    && touch README.md consumer/__init__.py push_tools/__init__.py \
+    && pip install ".${EXTRAS:+[$EXTRAS]}" \
+    && pip uninstall --yes push-dispatch \
+    && rm -rf README.md consumer push_tools build ./*.egg-info
+COPY README.md ./
 COPY consumer ./consumer
+COPY push_tools ./push_tools
 # consumer/avro/avsc links to schemas/: the wheel carries the schemas as package data.
 COPY schemas ./schemas
-RUN pip install . \
+RUN pip install --no-deps . \
     && python -c 'from consumer.avro import SchemaSet; SchemaSet.load()' \
+    && push-consumer --help > /dev/null \
     && rm -rf /src
 
 RUN useradd --system --uid 10001 --home-dir /app --create-home push

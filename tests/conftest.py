@@ -2,7 +2,7 @@
 
 The broker is, in this order: the cluster named by `KAFKA_BOOTSTRAP_SERVERS`, a
 testcontainers Kafka when a Docker engine answers, or the local Apache Kafka broker that
-`consumer.local.kafka` provisions from Maven Central (no Docker needed).
+`push_tools.local.kafka` provisions from Maven Central (no Docker needed).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumer.local.kafka import LocalKafka
+from push_tools.local.kafka import LocalKafka
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 

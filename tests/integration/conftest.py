@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from consumer.sim import AzureSimConfig, ResponsysSimConfig, SimServer, azure_app, responsys_app
+from push_tools.sim import AzureSimConfig, ResponsysSimConfig, SimServer, azure_app, responsys_app
 from tests.integration.pipeline.harness import AZURE_TOKEN, Sims
 
 

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from consumer.errors import LocalKafkaError
-from consumer.local.kafka import LocalKafka, provision
+from push_tools.local.kafka import LocalKafka, provision
 from tests.conftest import TopicFactory, create_topic
 
 pytestmark = pytest.mark.integration

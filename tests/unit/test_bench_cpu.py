@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from consumer.bench.cpu import CpuMeter, per_intent_us
+from push_tools.bench.cpu import CpuMeter, per_intent_us
 
 
 def _burn(seconds: float) -> None:

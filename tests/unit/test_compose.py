@@ -1,8 +1,9 @@
 """docker-compose.yml, checked without a Docker engine.
 
 Every bind-mounted host path exists, every PUSH_* variable lands in a real setting, the
-ports match what the programs listen on, dependencies name real services, and Debian's
-`docker-compose` accepts the file (`config -q`).
+ports match what the programs listen on, dependencies name real services, the pipeline runs
+the runtime-only image while the simulators get the development tools (`EXTRAS=dev`), and
+Debian's `docker-compose` accepts the file (`config -q`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 PIPELINE_SERVICES = ("pipeline", "topics")
+SIMULATOR_SERVICES = ("azure-sim", "responsys-sim")
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 
 
@@ -56,6 +58,15 @@ def _setting(settings: Settings, env_name: str) -> object:
     for part in env_name.removeprefix("PUSH_").lower().split("__"):
         value = value[part] if isinstance(value, dict) else getattr(value, part)
     return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def _build_args(service: dict[str, Any]) -> dict[str, str]:
+    """The build arguments of a service built from the Dockerfile (`build: .` has none)."""
+    build = service["build"]
+    if isinstance(build, str):
+        return {}
+    assert build.get("dockerfile", "Dockerfile") == "Dockerfile"
+    return {str(k): str(v) for k, v in build.get("args", {}).items()}
 
 
 def _port_option(command: list[str]) -> int:
@@ -154,3 +165,33 @@ def test_image_health_check_probes_healthz_on_the_default_metrics_port() -> None
     assert int(default.group(1)) == MetricsSettings().port
     assert re.search(r'^ENTRYPOINT \["push-consumer"\]', DOCKERFILE, re.MULTILINE)
     assert re.search(r"^USER (?!root)\S+", DOCKERFILE, re.MULTILINE)  # not root
+
+
+@pytest.mark.parametrize("name", PIPELINE_SERVICES)
+def test_pipeline_services_build_the_runtime_only_image(name: str) -> None:
+    assert _build_args(SERVICES[name]).get("EXTRAS", "") == ""
+
+
+@pytest.mark.parametrize("name", SIMULATOR_SERVICES)
+def test_simulators_build_the_image_with_the_dev_extra(name: str) -> None:
+    assert _build_args(SERVICES[name])["EXTRAS"] == "dev"
+    assert SERVICES[name]["command"][0] == "simulate"
+
+
+def test_each_image_tag_is_built_one_way_only() -> None:
+    builds: dict[str, dict[str, str]] = {}
+    for name, service in SERVICES.items():
+        if "build" in service:
+            args = builds.setdefault(service["image"], _build_args(service))
+            assert args == _build_args(service), f"{name}: {service['image']} built two ways"
+    assert len(builds) == 2  # the runtime image and the one with the development tools
+
+
+def test_image_installs_extras_only_when_asked_and_dependencies_before_the_source() -> None:
+    assert re.search(r'^ARG EXTRAS=""$', DOCKERFILE, re.MULTILINE)
+    lines = DOCKERFILE.splitlines()
+    with_deps = next(i for i, line in enumerate(lines) if '".${EXTRAS:+[$EXTRAS]}"' in line)
+    source = next(i for i, line in enumerate(lines) if line.startswith("COPY consumer "))
+    assert with_deps < source, "dependencies are installed before the source is copied"
+    assert "COPY push_tools ./push_tools" in lines
+    assert any("pip install --no-deps ." in line for line in lines[source:])

@@ -8,9 +8,9 @@ import pytest
 
 from consumer.errors import ConfigError, IntentLineError
 from consumer.model import PushIntent
-from consumer.produce import parse_accounts, parse_intent_line, parse_settings
 from consumer.providers.azure.push import AzureKind, AzurePush
 from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
+from push_tools.produce import parse_accounts, parse_intent_line, parse_settings
 
 NOW = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ import pytest
 
 from consumer.model import OutcomeStatus
 from consumer.settings import load_settings, to_toml
-from consumer.sim import AzureSimConfig, Faults, SimServer, azure_app
+from push_tools.sim import AzureSimConfig, Faults, SimServer, azure_app
 from tests.integration.pipeline.harness import (
     AZURE_TOKEN,
     Sims,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from consumer.sim import AzureSimConfig, Faults, SimServer, azure_app
+from push_tools.sim import AzureSimConfig, Faults, SimServer, azure_app
 from tests.integration.pipeline.harness import (
     AZURE_TOKEN,
     RunningPipeline,
@@ -124,6 +124,6 @@ def _gauge(text: str, name: str) -> float:
 
 
 def _free_port() -> int:
-    from consumer.local.kafka import free_port  # noqa: PLC0415
+    from push_tools.local.kafka import free_port  # noqa: PLC0415
 
     return free_port()

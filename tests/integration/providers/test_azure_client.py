@@ -13,7 +13,7 @@ from consumer.dispatch.limits import DispatchLimits
 from consumer.model import OutcomeStatus, RejectedTarget
 from consumer.providers.azure import AzureAccount, AzureClient
 from consumer.providers.azure.push import AzureKind
-from consumer.sim import AzureCampaign, AzureSimConfig, SimServer, azure_app
+from push_tools.sim import AzureCampaign, AzureSimConfig, SimServer, azure_app
 from tests.integration.providers.conftest import (
     Events,
     RecordedSleep,

@@ -14,8 +14,8 @@ from consumer.dispatch.limits import DispatchLimits
 from consumer.model import OutcomeStatus
 from consumer.providers.responsys import ResponsysAccount, ResponsysClient
 from consumer.providers.responsys.push import ListType, Recipient
-from consumer.sim import ResponsysSimConfig, SimServer, responsys_app
 from consumer.status.answers import PollState, RecipientResult
+from push_tools.sim import ResponsysSimConfig, SimServer, responsys_app
 from tests.integration.providers.conftest import (
     Events,
     RecordedSleep,

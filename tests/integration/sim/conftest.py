@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from consumer.sim import SimServer
+from push_tools.sim import SimServer
 
 # The (truncated) bearer token of the Azure seed document's examples.
 SEED_TOKEN = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.sim import AzureCampaign, AzureSimConfig, azure_app
-from consumer.sim.azure_config import AzureKind
+from push_tools.sim import AzureCampaign, AzureSimConfig, azure_app
+from push_tools.sim.azure_config import AzureKind
 
 from .conftest import SEED_TOKEN
 

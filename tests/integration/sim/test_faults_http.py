@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from consumer.sim import AzureSimConfig, Faults, ResponsysSimConfig, azure_app, responsys_app
+from push_tools.sim import AzureSimConfig, Faults, ResponsysSimConfig, azure_app, responsys_app
 
 from .conftest import SEED_TOKEN
 

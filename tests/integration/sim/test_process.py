@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from consumer.sim import SimProcess, SimulatorError
+from push_tools.sim import SimProcess, SimulatorError
 
 pytestmark = pytest.mark.integration
 

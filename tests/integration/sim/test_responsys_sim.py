@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from consumer.sim import ResponsysSimConfig, responsys_app
+from push_tools.sim import ResponsysSimConfig, responsys_app
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from consumer.sim import ResponsysSimConfig, SimServer, responsys_app
+from push_tools.sim import ResponsysSimConfig, SimServer, responsys_app
 from tests.integration.pipeline.harness import Sims
 
 SimFactory = Callable[..., Sims]

@@ -13,10 +13,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.avro import OutcomeDecoder
-from consumer.local.kafka import free_port
 from consumer.model import PushOutcome
 from consumer.settings import Settings
 from consumer.status.command import serve_status
+from push_tools.local.kafka import free_port
 from tests.integration.pipeline.harness import RunningPipeline, Sims, config_for, running
 
 

@@ -7,8 +7,8 @@ import argparse
 import pytest
 
 from consumer.errors import ConfigError
-from consumer.sim.azure_config import AzureCampaign, AzureKind, AzureSimConfig
-from consumer.sim.command import build_app, configure
+from push_tools.sim.azure_config import AzureCampaign, AzureKind, AzureSimConfig
+from push_tools.sim.command import build_app, configure
 
 
 def parser():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.errors import ConfigError
-from consumer.sim.faults import FaultKind, Faults, FaultState
+from push_tools.sim.faults import FaultKind, Faults, FaultState
 
 
 @pytest.mark.parametrize(

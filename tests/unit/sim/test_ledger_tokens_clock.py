@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from consumer.errors import ConfigError
-from consumer.sim.clock import SimClock
-from consumer.sim.ledger import Ledger, LedgerCounts
-from consumer.sim.tokens import TokenState, TokenStore
+from push_tools.sim.clock import SimClock
+from push_tools.sim.ledger import Ledger, LedgerCounts
+from push_tools.sim.tokens import TokenState, TokenStore
 
 
 def test_ledger_counts_calls_deliveries_and_duplicates_per_campaign():

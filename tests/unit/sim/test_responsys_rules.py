@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from consumer.errors import ConfigError
-from consumer.sim.responsys_config import ResponsysSimConfig
-from consumer.sim.responsys_requests import (
+from push_tools.sim.responsys_config import ResponsysSimConfig
+from push_tools.sim.responsys_requests import (
     AsyncRequest,
     fate,
     mint_request_id,
@@ -19,7 +19,7 @@ from consumer.sim.responsys_requests import (
     recipient_result,
     well_formed_id,
 )
-from consumer.sim.responsys_trigger import Rejection, Trigger, read_trigger
+from push_tools.sim.responsys_trigger import Rejection, Trigger, read_trigger
 
 
 def recipient(**overrides):

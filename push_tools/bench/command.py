@@ -1,0 +1,170 @@
+"""`push-consumer bench`: throughput, latency, batch fill and memory, in one run.
+
+    push-consumer bench                       # 200,000 intents, local broker and simulators
+    push-consumer bench --intents 20000 --profile --output bench-results/small.json
+    push-consumer bench --backlog 1000000     # adds the memory run (takes a while)
+
+Phases, on one broker and one data set: produce the intents; the baseline (decode, encode,
+produce, commit; no batching, no HTTP); the pipeline as a child process draining the
+backlog (throughput, provider calls against the ideal, peak RSS), then fed at half that
+rate (end-to-end latency); the naive consumer (one provider call per intent, on a smaller
+N); optionally the backlog memory run. Figures go to stdout as a table and to JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from consumer.errors import ConfigError
+from push_tools.bench.environment import BenchEnvironment
+from push_tools.bench.phases import (
+    BenchPlan,
+    measure_backlog,
+    measure_baseline,
+    measure_naive,
+    measure_pipeline,
+    produce_intents,
+)
+from push_tools.bench.report import TARGETS, ratio, table, write_json
+from push_tools.bench.workload import Workload
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--intents", type=int, default=200_000, help="intents to produce")
+    parser.add_argument("--devices-per-intent", type=int, default=10)
+    parser.add_argument("--campaigns", type=int, default=10, help="campaigns per provider")
+    parser.add_argument("--responsys-share", type=float, default=0.2)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--linger-ms", type=int, default=50, help="the pipeline's linger")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--latency-rate", type=float, default=None, help="default: half max")
+    parser.add_argument("--naive-intents", type=int, default=5_000)
+    parser.add_argument("--naive-concurrency", type=int, default=8)
+    parser.add_argument("--backlog", type=int, default=0, help="also drain this many (memory)")
+    parser.add_argument("--bootstrap-servers", default=None, help="default: start a local broker")
+    parser.add_argument("--profile", action="store_true", help="py-spy the pipeline's drain")
+    parser.add_argument("--timeout-s", type=float, default=1800.0, help="per phase")
+    parser.add_argument("--output", type=Path, default=None, help="JSON file")
+
+
+def run(args: argparse.Namespace) -> int:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    output: Path = args.output or Path("bench-results") / f"bench-{stamp}.json"
+    workdir = output.with_suffix("")  # configs, pipeline logs, profiles
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan = _plan(args, workdir)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per naive call otherwise
+    results: dict[str, Any] = {
+        "started_at": stamp,
+        "parameters": _parameters(args, plan),
+        "environment": _environment(),
+    }
+    with BenchEnvironment(args.bootstrap_servers) as env:
+        _phase("produce", results, lambda: produce_intents(env, plan))
+        _phase("baseline", results, lambda: measure_baseline(env, plan))
+        results.update(_timed("pipeline + latency", lambda: measure_pipeline(env, plan)))
+        if plan.naive_intents > 0:
+            _phase("naive", results, lambda: asyncio.run(measure_naive(env, plan)))
+        if args.backlog > 0:
+            _phase("memory", results, lambda: measure_backlog(env, plan, args.backlog))
+    results["ratios"] = _ratios(results)
+    results["targets"] = TARGETS
+    write_json(results, output)
+    print(table(results))
+    print(f"\nJSON: {output}  (logs and configs in {workdir})")
+    return 0
+
+
+def _plan(args: argparse.Namespace, workdir: Path) -> BenchPlan:
+    try:
+        workload = Workload(
+            args.intents, args.devices_per_intent, args.campaigns, args.responsys_share
+        )
+    except ValueError as exc:
+        raise ConfigError(f"bench: {exc}") from exc
+    if args.partitions < 1 or args.latency_seconds <= 0 or args.naive_concurrency < 1:
+        raise ConfigError("bench: --partitions, --latency-seconds, --naive-concurrency must be > 0")
+    return BenchPlan(
+        workload=workload,
+        partitions=args.partitions,
+        linger_ms=args.linger_ms,
+        latency_seconds=args.latency_seconds,
+        latency_rate=args.latency_rate,
+        naive_intents=args.naive_intents,
+        naive_concurrency=args.naive_concurrency,
+        timeout_s=args.timeout_s,
+        workdir=workdir,
+        profile=args.profile,
+        run_id=uuid.uuid4().hex[:8],
+    )
+
+
+def _phase(name: str, results: dict[str, Any], measure: Any) -> None:
+    results[name] = _timed(name, measure)
+
+
+def _timed(name: str, measure: Any) -> Any:
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    figures = measure()
+    print(f"[bench] {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return figures
+
+
+def _parameters(args: argparse.Namespace, plan: BenchPlan) -> dict[str, Any]:
+    workload = plan.workload
+    return {
+        "intents": workload.intents,
+        "devices_per_intent": workload.devices_per_intent,
+        "campaigns_per_provider": workload.campaigns,
+        "responsys_share": workload.responsys_share,
+        "partitions": plan.partitions,
+        "linger_ms": plan.linger_ms,
+        "latency_seconds": plan.latency_seconds,
+        "latency_rate": plan.latency_rate,
+        "naive_intents": min(plan.naive_intents, workload.intents),
+        "naive_concurrency": plan.naive_concurrency,
+        "backlog": args.backlog,
+        "external_broker": args.bootstrap_servers is not None,
+        "profiled": plan.profile,
+        "status_poller": False,
+    }
+
+
+def _environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    pipeline = results.get("pipeline") or {}
+    baseline = results.get("baseline") or {}
+    naive = results.get("naive") or {}
+    return {
+        "pipeline_over_baseline": ratio(
+            pipeline.get("intents_per_s"), baseline.get("intents_per_s")
+        ),
+        "calls_over_ideal": ratio(
+            pipeline.get("provider_calls", {}).get("total"),
+            pipeline.get("ideal_calls", {}).get("total"),
+        ),
+        "pipeline_over_naive": ratio(pipeline.get("intents_per_s"), naive.get("intents_per_s")),
+        "cpu_per_intent_pipeline_over_baseline": ratio(
+            (pipeline.get("cpu_us_per_intent") or {}).get("consumer"),
+            (baseline.get("cpu_us_per_intent") or {}).get("consumer"),
+        ),
+    }

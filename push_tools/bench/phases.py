@@ -1,0 +1,351 @@
+"""The measured phases of a bench run; each returns its figures as a JSON-ready dict.
+
+Throughput is read from the outcomes the phase wrote: distinct intents over the span of
+their broker timestamps (first to last outcome), so process start-up and group joins do
+not count; the wall time including them is reported beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consumer.providers.factory import build_client
+
+from consumer.errors import PushDispatchError
+from consumer.kafka import TopicSpec, ensure_topics
+from consumer.model import Provider
+from consumer.providers.accounts import AZURE_MAX_TARGETS, RESPONSYS_MAX_TARGETS
+from consumer.service import create_topics
+from consumer.settings import load_settings, to_toml
+from push_tools.bench.baseline import run_baseline
+from push_tools.bench.cpu import CpuMeter, per_intent_us
+from push_tools.bench.environment import BenchEnvironment
+from push_tools.bench.naive import run_naive
+from push_tools.bench.outcome_log import OutcomeLog, OutcomeRecord
+from push_tools.bench.pipeline_run import PipelineProcess, pipeline_config
+from push_tools.bench.profiler import PySpy, rank
+from push_tools.bench.report import percentile
+from push_tools.bench.workload import Workload, produce_backlog, produce_paced
+
+LIMITS = {Provider.AZURE: AZURE_MAX_TARGETS, Provider.RESPONSYS: RESPONSYS_MAX_TARGETS}
+
+
+class BenchError(PushDispatchError):
+    """Raised when a measured process dies or does not finish within its time limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class BenchPlan:
+    """Everything a phase needs besides the environment."""
+
+    workload: Workload
+    partitions: int
+    linger_ms: int
+    latency_seconds: float
+    latency_rate: float | None
+    naive_intents: int
+    naive_concurrency: int
+    timeout_s: float
+    workdir: Path
+    profile: bool
+    run_id: str
+
+    def topic(self, name: str) -> str:
+        return f"bench-{self.run_id}-{name}"
+
+
+def produce_intents(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
+    topic = plan.topic("intents")
+    ensure_topics({"bootstrap.servers": env.bootstrap}, [TopicSpec(topic, plan.partitions)])
+    produced = produce_backlog(env.bootstrap, topic, plan.workload, "tp")
+    return {"intents": produced.count, "seconds": produced.seconds, "rate": produced.rate}
+
+
+def measure_baseline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
+    outcomes = _new_topic(env, plan, "baseline-outcomes")
+    meter = CpuMeter({"consumer": os.getpid(), **_broker(env)}).start()
+    run = run_baseline(
+        env.bootstrap,
+        intents_topic=plan.topic("intents"),
+        outcomes_topic=outcomes,
+        group=plan.topic("baseline"),
+        expected=plan.workload.intents,
+        timeout_s=plan.timeout_s,
+    )
+    cpu = meter.seconds()
+    figures = _throughput(env, outcomes, plan.workload.devices_per_intent)
+    return {**figures, "wall_seconds": run.seconds, **_cpu_figures(cpu, run.intents)}
+
+
+async def measure_naive(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
+    count = min(plan.naive_intents, plan.workload.intents)
+    # Its own topic with exactly the first `count` intents, so the provider mix matches
+    # the ideal (reading `count` from the shared topic favours whichever partitions come first).
+    workload = plan.workload
+    intents = _new_topic(env, plan, "naive-intents")
+    sample = Workload(
+        count, workload.devices_per_intent, workload.campaigns, workload.responsys_share
+    )
+    produce_backlog(env.bootstrap, intents, sample, "nv")
+    outcomes = _new_topic(env, plan, "naive-outcomes")
+    settings = load_settings(None, **_config(env, plan, "naive"))
+    clients = {
+        name: build_client(account) for name, account in settings.provider_accounts().items()
+    }
+    env.reset_ledgers()
+    try:
+        run = await run_naive(
+            env.bootstrap,
+            intents_topic=intents,
+            outcomes_topic=outcomes,
+            group=plan.topic("naive"),
+            clients=clients,
+            expected=count,
+            concurrency=plan.naive_concurrency,
+            timeout_s=plan.timeout_s,
+        )
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    figures = _throughput(env, outcomes, plan.workload.devices_per_intent)
+    calls = _calls(env)
+    duplicates = calls.pop("duplicate_deliveries")
+    return {
+        **figures,
+        "wall_seconds": run.seconds,
+        "concurrency": run.concurrency,
+        "provider_calls": calls,
+        "ideal_calls": _total(plan.workload.ideal_calls(LIMITS, count)),
+        "duplicate_deliveries": duplicates,
+    }
+
+
+def measure_pipeline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, dict[str, Any]]:
+    """Drain the backlog (throughput, calls, RSS), then hold half that rate (latency)."""
+    config = _config(env, plan, "pipeline")
+    create_topics(load_settings(None, **config), plan.partitions)
+    workload = plan.workload
+    log = OutcomeLog(env.bootstrap, config["topics"]["outcomes"])
+    env.reset_ledgers()
+    started = time.monotonic()
+    try:
+        with _pipeline(plan, config, "pipeline") as pipeline:
+            # Profile the drain only, not the start-up (imports, group join).
+            log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
+            meter = CpuMeter({"consumer": pipeline.pid, **env.pids()}).start()
+            before = log.count_since({})
+            with _profiled(plan, pipeline.pid):
+                done = log.wait_for(workload.intents, {}, plan.timeout_s, pipeline.alive)
+            cpu = _cpu_figures(meter.seconds(), workload.intents - before)
+            wall = time.monotonic() - started
+            _require(done, pipeline, f"{workload.intents} outcomes within {plan.timeout_s:.0f} s")
+            calls = _calls(env)
+            saturated_rss = pipeline.peak_rss_bytes
+            since = log.ends()
+            figures = _figures(log.read({}), workload.devices_per_intent)
+            latency = _latency(env, plan, (log, pipeline, since), figures["intents_per_s"] or 1.0)
+            exit_code = pipeline.stop()
+        results: dict[str, dict[str, Any]] = {
+            "pipeline": {
+                **figures,
+                "wall_seconds": wall,
+                **cpu,
+                "provider_calls": calls,
+                "ideal_calls": _total(workload.ideal_calls(LIMITS)),
+                "duplicate_deliveries": calls.pop("duplicate_deliveries"),
+                "peak_rss_mb": saturated_rss / 2**20,
+                "peak_rss_mb_with_latency_phase": pipeline.peak_rss_bytes / 2**20,
+                "exit_code": exit_code,
+            },
+            "latency": latency,
+        }
+    finally:
+        log.close()
+    if plan.profile:
+        results["profile"] = _profile_figures(plan.workdir / "pipeline-profile.txt")
+    return results
+
+
+def measure_backlog(env: BenchEnvironment, plan: BenchPlan, backlog: int) -> dict[str, Any]:
+    """Produce `backlog` intents first, then start a pipeline and sample RSS while it drains."""
+    config = _config(env, plan, "memory")
+    create_topics(load_settings(None, **config), plan.partitions)
+    workload = Workload(backlog, plan.workload.devices_per_intent, plan.workload.campaigns,
+                        plan.workload.responsys_share)  # fmt: skip
+    produced = produce_backlog(env.bootstrap, config["topics"]["intents"], workload, "mem")
+    log = OutcomeLog(env.bootstrap, config["topics"]["outcomes"])
+    started = time.monotonic()
+    try:
+        with _pipeline(plan, config, "memory") as pipeline:
+            done = log.wait_for(backlog, {}, plan.timeout_s, pipeline.alive)
+            wall = time.monotonic() - started
+            _require(done, pipeline, f"{backlog} outcomes within {plan.timeout_s:.0f} s")
+            outcomes = log.count_since({})
+    finally:
+        log.close()
+    return {
+        "backlog": backlog,
+        "produce_seconds": produced.seconds,
+        "outcomes": outcomes,
+        "seconds": wall,
+        "intents_per_s": backlog / wall,
+        "peak_rss_mb": pipeline.peak_rss_bytes / 2**20,
+    }
+
+
+def _latency(
+    env: BenchEnvironment,
+    plan: BenchPlan,
+    watch: tuple[OutcomeLog, PipelineProcess, dict[int, int]],
+    max_rate: float,
+) -> dict[str, Any]:
+    log, pipeline, since = watch
+    rate = plan.latency_rate or max(1.0, max_rate / 2)
+    env.reset_ledgers()
+    # The producer runs in this process: its CPU is part of what the machine carried.
+    meter = CpuMeter({"consumer": pipeline.pid, "producer": os.getpid(), **env.pids()}).start()
+    produced = produce_paced(
+        env.bootstrap,
+        plan.topic("intents"),
+        plan.workload,
+        "lat",
+        rate=rate,
+        seconds=plan.latency_seconds,
+    )
+    done = log.wait_for(produced.count, since, 120, pipeline.alive)
+    cpu = meter.seconds()
+    _require(done, pipeline, f"{produced.count} paced outcomes within 120 s")
+    calls = _calls(env)
+    calls.pop("duplicate_deliveries")
+    records = log.read(since)
+    latencies = [
+        float(r.timestamp_ms - produced.created_ms[r.intent_id])
+        for r in records
+        if r.intent_id in produced.created_ms
+    ]
+    return {
+        "rate_per_s": rate,
+        "achieved_rate_per_s": produced.rate,
+        "seconds": produced.seconds,
+        "intents": produced.count,
+        "outcomes": len({r.intent_id for r in records}),
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies, default=None),
+        "provider_calls": calls,
+        "ideal_calls": _total(plan.workload.ideal_calls(LIMITS, produced.count)),
+        **_cpu_figures(cpu, produced.count),
+        # CPU of every measured process over the phase, in cores (of os.cpu_count())
+        "cores_busy": sum(v for v in cpu.values() if v is not None) / produced.seconds,
+    }
+
+
+def _config(env: BenchEnvironment, plan: BenchPlan, name: str) -> dict[str, Any]:
+    topics = {
+        "intents": plan.topic("intents" if name != "memory" else "memory-intents"),
+        "outcomes": plan.topic(f"{name}-outcomes"),
+        "dlq": plan.topic(f"{name}-dlq"),
+        "pending": plan.topic(f"{name}-pending"),
+    }
+    return pipeline_config(
+        env.bootstrap,
+        azure_url=env.azure.url,
+        responsys_url=env.responsys.url,
+        topics=topics,
+        group=f"{plan.topic(name)}-{uuid.uuid4().hex[:6]}",
+        linger_ms=plan.linger_ms,
+    )
+
+
+def _pipeline(plan: BenchPlan, config: dict[str, Any], name: str) -> PipelineProcess:
+    path = plan.workdir / f"{name}.toml"
+    path.write_text(to_toml(config))
+    return PipelineProcess(path, plan.workdir / f"{name}.log")
+
+
+def _profiled(plan: BenchPlan, pid: int) -> AbstractContextManager[object]:
+    if not plan.profile:
+        return nullcontext()
+    return PySpy(pid, plan.workdir / "pipeline-profile.txt")
+
+
+def _profile_figures(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"error": f"py-spy wrote no profile to {path}"}
+    as_dicts = [
+        {"frame": f.frame, "self_share": f.self_share, "total_share": f.total_share}
+        for f in rank(path, 30)
+    ]
+    consumer = [
+        {"frame": f.frame, "self_share": f.self_share, "total_share": f.total_share}
+        for f in rank(path, 40, only="consumer/")
+    ]
+    return {"file": str(path), "top_self": as_dicts, "top_total_consumer": consumer}
+
+
+def _broker(env: BenchEnvironment) -> dict[str, int]:
+    return {name: pid for name, pid in env.pids().items() if name == "broker"}
+
+
+def _cpu_figures(seconds: dict[str, float | None], intents: int) -> dict[str, Any]:
+    """CPU seconds per process over a drain, and microseconds per intent."""
+    return {
+        "cpu_seconds": seconds,
+        "cpu_us_per_intent": per_intent_us(seconds, intents),
+        "cpu_intents": intents,
+    }
+
+
+def _new_topic(env: BenchEnvironment, plan: BenchPlan, name: str) -> str:
+    """Create the topic `name` of this run (outcomes, or a topic of intents of its own)."""
+    topic = plan.topic(name)
+    ensure_topics({"bootstrap.servers": env.bootstrap}, [TopicSpec(topic, plan.partitions)])
+    return topic
+
+
+def _throughput(env: BenchEnvironment, topic: str, devices_per_intent: int) -> dict[str, Any]:
+    log = OutcomeLog(env.bootstrap, topic)
+    try:
+        return _figures(log.read({}), devices_per_intent)
+    finally:
+        log.close()
+
+
+def _figures(records: list[OutcomeRecord], devices_per_intent: int) -> dict[str, Any]:
+    distinct = len({r.intent_id for r in records})
+    stamps = [r.timestamp_ms for r in records]
+    span_s = (max(stamps) - min(stamps)) / 1000 if len(stamps) > 1 else 0.0
+    rate = distinct / span_s if span_s > 0 else None
+    return {
+        "outcomes": distinct,
+        "outcome_records": len(records),
+        "seconds": span_s,
+        "intents_per_s": rate,
+        "targets_per_s": rate * devices_per_intent if rate is not None else None,
+    }
+
+
+def _calls(env: BenchEnvironment) -> dict[str, int]:
+    ledgers = env.ledgers()
+    calls = {name: int(ledger["calls"]) for name, ledger in ledgers.items()}
+    calls["total"] = sum(calls.values())
+    calls["duplicate_deliveries"] = sum(
+        int(ledger["duplicate_deliveries"]) for ledger in ledgers.values()
+    )
+    return calls
+
+
+def _total(per_provider: dict[str, int]) -> dict[str, int]:
+    return {**per_provider, "total": sum(per_provider.values())}
+
+
+def _require(done: bool, pipeline: PipelineProcess, what: str) -> None:
+    if not done:
+        state = "running" if pipeline.alive() else "exited"
+        raise BenchError(f"the pipeline ({state}) did not publish {what}:\n{pipeline.log_tail()}")

@@ -1,0 +1,165 @@
+"""`push-consumer demo`: run everything locally with a live view; Ctrl-C stops it all.
+
+Starts a local Apache Kafka broker (or uses `--bootstrap-servers`), creates the topics,
+runs both provider simulators, Prometheus (when installed), the pipeline and a synthetic
+producer at `--rate` intents/s, and shows what the pipeline's /metrics say once a second.
+`--duration S --plain` runs unattended: a line per second, a final summary, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.live import Live
+
+from push_tools.demo.children import reap_leftovers
+from push_tools.demo.scrape import MetricsSnapshot, scrape
+from push_tools.demo.stack import DemoOptions, DemoStack
+from push_tools.demo.view import Frame, live_view, plain_line, summary
+
+_REFRESH_S = 1.0
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be within 1..65535, got {text}")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rate",
+        type=_positive(float),
+        default=50.0,
+        help="synthetic intents per second (default 50)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_positive(float),
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds of traffic (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="a plain line per second instead of the live view"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".cache/demo"),
+        help="broker data, settings and logs (default .cache/demo)",
+    )
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=None,
+        metavar="HOST:PORT",
+        help="use this Kafka cluster instead of starting a local broker",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="the pipeline's metrics port (default 9464, or a free one)",
+    )
+    parser.add_argument(
+        "--prometheus-config",
+        type=Path,
+        default=Path("prometheus/prometheus.yml"),
+        help="scrape config to adapt (default prometheus/prometheus.yml)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for the synthetic traffic")
+
+
+def run(args: argparse.Namespace) -> int:
+    options = DemoOptions(
+        data_dir=args.data_dir.resolve(),
+        rate=args.rate,
+        bootstrap_servers=args.bootstrap_servers,
+        metrics_port=args.metrics_port,
+        prometheus_config=args.prometheus_config,
+        seed=args.seed,
+    )
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    plain = args.plain or not sys.stdout.isatty()
+    stop = _stop_on_signals()
+    stack = DemoStack(options)
+    frame: Frame | None = None
+    try:
+        print(f"starting the demo (data and logs in {options.data_dir}) ...", flush=True)
+        if stack.start(stop):
+            frame = _watch(stack, stop, args.duration, plain)
+    finally:
+        print("stopping: producer, pipeline, simulators, prometheus, kafka ...", flush=True)
+        stack.close()
+        leftovers = reap_leftovers()
+    if frame is not None:
+        print(summary(frame, stack.tally, stack.endpoints), flush=True)
+    if leftovers:
+        print(f"processes left behind and killed: {', '.join(leftovers)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGINT and SIGTERM only set a flag; the main loop stops everything in order."""
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop
+
+
+def _watch(stack: DemoStack, stop: threading.Event, duration_s: float | None, plain: bool) -> Frame:
+    """Refresh the view about once a second until stopped or `duration_s` has passed."""
+    started = last = time.monotonic()
+    before: MetricsSnapshot | None = None
+    frame = Frame(0.0, {}, None, None, _REFRESH_S)
+    console = Console()
+    live = None if plain else Live(console=console, auto_refresh=False, transient=False)
+    if live is not None:
+        live.start()
+    try:
+        while not stop.wait(_REFRESH_S):
+            now_t = time.monotonic()
+            snapshot = scrape(stack.endpoints.metrics_url)
+            frame = Frame(now_t - started, stack.produced(), snapshot, before, now_t - last)
+            before, last = snapshot or before, now_t
+            if live is None:
+                print(plain_line(frame), flush=True)
+            else:
+                live.update(live_view(frame, stack.endpoints), refresh=True)
+            if duration_s is not None and frame.elapsed_s >= duration_s:
+                break
+    finally:
+        if live is not None:
+            live.stop()
+    final = scrape(stack.endpoints.metrics_url)  # the last numbers before the pipeline stops
+    return Frame(time.monotonic() - started, stack.produced(), final or frame.now, before, 1.0)

@@ -1,0 +1,283 @@
+"""Provision and run the official Apache Kafka broker in KRaft mode, without Docker.
+
+The broker's jars come from Maven Central (`pom.xml` beside this file, fetched once with
+`mvn dependency:copy-dependencies` into a reused cache directory) or from an existing
+installation named by `KAFKA_HOME`. `LocalKafka` runs one combined broker+controller on
+free local ports, keeps its data across `stop()`/`start()` so tests can restart it
+mid-stream, and writes the broker's log to a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+
+from consumer.errors import LocalKafkaError
+from push_tools.local.processes import stop_process
+
+KAFKA_VERSION = "4.1.1"
+POM = Path(__file__).with_name("pom.xml")
+_READY_MARKER = ".complete"
+_QUIET = logging.getLogger("push_tools.local.kafka.startup")
+_QUIET.setLevel(logging.CRITICAL)
+
+
+def default_cache_dir() -> Path:
+    """Where fetched jars are kept: `$PUSH_DISPATCH_CACHE` or `~/.cache/push-dispatch`."""
+    root = os.environ.get("PUSH_DISPATCH_CACHE") or Path.home() / ".cache" / "push-dispatch"
+    return Path(root) / f"kafka-{KAFKA_VERSION}"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaDistribution:
+    """A Java executable and the directory holding the broker's jars."""
+
+    java: str
+    libs: Path
+
+    @property
+    def classpath(self) -> str:
+        return str(self.libs / "*")
+
+
+def _require(tool: str, why: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise LocalKafkaError(f"`{tool}` was not found on PATH: {why}")
+    return path
+
+
+def provision(cache_dir: Path | None = None, kafka_home: str | None = None) -> KafkaDistribution:
+    """Find or fetch the broker's jars; raise `LocalKafkaError` saying what is missing."""
+    java = _require("java", "Java 17 or newer is needed to run the Apache Kafka broker")
+    home = kafka_home if kafka_home is not None else os.environ.get("KAFKA_HOME")
+    if home:
+        libs = Path(home) / "libs"
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise LocalKafkaError(f"KAFKA_HOME={home} has no libs/kafka_2.13-*.jar")
+        return KafkaDistribution(java=java, libs=libs)
+    libs = (cache_dir or default_cache_dir()) / "libs"
+    if not (libs / _READY_MARKER).exists():
+        _fetch(libs)
+    return KafkaDistribution(java=java, libs=libs)
+
+
+def _fetch(libs: Path) -> None:
+    mvn = _require("mvn", "Maven is needed to fetch Apache Kafka from Maven Central")
+    staging = libs.with_name(f"libs.{uuid.uuid4().hex[:8]}")
+    command = [
+        mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        tail = (result.stdout + result.stderr)[-2000:]
+        raise LocalKafkaError(f"fetching Apache Kafka {KAFKA_VERSION} with Maven failed:\n{tail}")
+    (staging / _READY_MARKER).touch()
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+_LOG4J = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+"""
+
+
+class LocalKafka:
+    """One KRaft broker+controller on 127.0.0.1, data kept in `workdir` across restarts."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        distribution: KafkaDistribution | None = None,
+        port: int = 0,
+        heap_mb: int = 512,
+    ) -> None:
+        self.workdir = workdir
+        self._distribution = distribution
+        self._port = port or free_port()
+        self._controller_port = free_port()
+        self._heap_mb = heap_mb
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self._port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "broker.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Start the broker (formatting storage the first time) and wait until it answers."""
+        if self.running:
+            return
+        distribution = self._distribution or provision()
+        self._distribution = distribution
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        properties = self._write_config()
+        if not (self.workdir / "data" / "meta.properties").exists():
+            self._format(distribution, properties)
+        stdout = (self.workdir / "stdout.log").open("ab")
+        self._process = subprocess.Popen(
+            [*self._java(distribution), "kafka.Kafka", str(properties)],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
+        )
+        stdout.close()
+        self._wait_ready(timeout_s)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop cleanly (SIGTERM), and kill the broker if it does not stop in time."""
+        process, self._process = self._process, None
+        if process is not None:
+            stop_process(process, timeout_s)
+
+    def kill(self) -> None:
+        """Kill the broker at once (SIGKILL), as a crash would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self, timeout_s: float = 90.0) -> None:
+        self.stop()
+        self.start(timeout_s)
+
+    def log_tail(self, lines: int = 40) -> str:
+        chunks = []
+        for path in (self.workdir / "stdout.log", self.log_file):
+            if path.exists():
+                chunks.extend(path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(chunks[-lines:])
+
+    def __enter__(self) -> LocalKafka:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _java(self, distribution: KafkaDistribution) -> list[str]:
+        log4j = self.workdir / "log4j2.properties"
+        log4j.write_text(_LOG4J.format(log=self.log_file))
+        return [
+            distribution.java,
+            f"-Xmx{self._heap_mb}m",
+            f"-Xms{min(self._heap_mb, 256)}m",
+            "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1",  # faster start-up; a test broker is short-lived
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            distribution.classpath,
+        ]
+
+    def _write_config(self) -> Path:
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self._controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self._port},CONTROLLER://127.0.0.1:{self._controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self._port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.workdir / "data"),
+            "num.partitions": "3",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+        }
+        path = self.workdir / "server.properties"
+        path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        return path
+
+    def _format(self, distribution: KafkaDistribution, properties: Path) -> None:
+        cluster_id = uuid.uuid4().hex[:22]
+        command = [
+            *self._java(distribution), "kafka.tools.StorageTool", "format",
+            "-t", cluster_id, "-c", str(properties),
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LocalKafkaError(
+                f"formatting Kafka storage failed:\n{(result.stdout + result.stderr)[-2000:]}"
+            )
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        # librdkafka logs every refused connection while the broker starts; keep them quiet
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": _QUIET}
+        admin = AdminClient(config)
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise LocalKafkaError(
+                    f"the Kafka broker exited during start-up; log tail:\n{self.log_tail()}"
+                )
+            try:
+                metadata = admin.list_topics(timeout=1.0)
+            except Exception:  # noqa: BLE001 - any failure here only means "not up yet"
+                time.sleep(0.2)
+                continue
+            if metadata.brokers:
+                return
+        self.kill()
+        raise LocalKafkaError(
+            f"the Kafka broker did not answer metadata requests within {timeout_s:.0f}s; "
+            f"log tail:\n{self.log_tail()}"
+        )

@@ -1,0 +1,296 @@
+"""Oracle Responsys simulator: password/token login, HA async trigger push, polling.
+
+    POST /rest/api/v1.3/auth/token                      auth_type=password | token (form)
+    POST /rest/haAsyncApi/v1.3/campaigns/{name}/push    202 + requestId
+    GET  /rest/haAsyncApi/v1.3/requests/{requestId}     IN_PROGRESS, SUCCESS, ERROR, UNKNOWN
+    GET  /rest/api/ratelimit                            per-minute limits
+
+Paths are case-sensitive. Calls carry the raw token in `Authorization` (no `Bearer`).
+Order on a trigger: token (401 INVALID_TOKEN), throttle (401 API_LIMIT_EXCEEDED), body
+rules (see responsys_trigger), queue full (500 UNABLE_TO_SUBMIT_ASYNC_REQUEST), then 202.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from push_tools.sim.admin import admin_routes
+from push_tools.sim.asgi import SimApp, json_response
+from push_tools.sim.clock import SimClock
+from push_tools.sim.faults import FaultState
+from push_tools.sim.guard import guarded
+from push_tools.sim.ledger import Ledger
+from push_tools.sim.responsys_config import ResponsysSimConfig
+from push_tools.sim.responsys_requests import (
+    API_NAME,
+    AsyncRequest,
+    fate,
+    mint_request_id,
+    poll_body,
+    recipient_result,
+)
+from push_tools.sim.responsys_trigger import Rejection, Trigger, read_trigger
+from push_tools.sim.state import SimState
+from push_tools.sim.tokens import TokenState, TokenStore
+
+PUSH_PATH = "/rest/haAsyncApi/v1.3/campaigns/{name}/push"
+POLL_PATH = "/rest/haAsyncApi/v1.3/requests/{request_id}"
+LOGIN_PATH = "/rest/api/v1.3/auth/token"
+_LIMITS = (
+    ("login", "login_per_min", "Login", LOGIN_PATH, "POST"),
+    ("trigger", "trigger_per_min", API_NAME, PUSH_PATH.replace("{name}", "{campaignName}"), "POST"),
+    (
+        "poll",
+        "poll_per_min",
+        "HaAsyncGetRequest",
+        POLL_PATH.replace("request_id", "requestId"),
+        "GET",
+    ),
+)
+
+
+def envelope(status: int, code: str, title: str, detail: str) -> Response:
+    """The standard Responsys error envelope."""
+    return json_response(Rejection(status, code, title, detail).to_json(), status)
+
+
+def invalid_token() -> Response:
+    return envelope(401, "INVALID_TOKEN", "Invalid token", "Token is invalid or expired")
+
+
+def throttled() -> Response:
+    # No Retry-After: Responsys documents none.
+    return envelope(
+        401,
+        "API_LIMIT_EXCEEDED",
+        "API limit exceeded",
+        "Request rejected: the API limit per minute was exceeded. Please try again in a minute.",
+    )
+
+
+class _ResponsysFaultAnswers:
+    def unavailable(self) -> Response:
+        return PlainTextResponse("Service Temporarily Unavailable", 503)
+
+    def server_error(self, status: int) -> Response:
+        return envelope(
+            status, "UNRECOVERABLE_EXCEPTION", "Unrecoverable exception", "Unrecoverable exception"
+        )
+
+    def throttled(self, retry_after_s: int) -> Response:
+        return throttled()
+
+
+class _MinuteCounters:
+    """Calls per function in the current simulated minute."""
+
+    __slots__ = ("_counts", "_minute")
+
+    def __init__(self) -> None:
+        self._minute = -1
+        self._counts: dict[str, int] = {}
+
+    def exceeded(self, function: str, limit: int, now_s: float) -> bool:
+        minute = int(now_s // 60)
+        if minute != self._minute:
+            self._minute, self._counts = minute, {}
+        count = self._counts.get(function, 0) + 1
+        self._counts[function] = count
+        return 0 < limit < count
+
+
+class _ResponsysSimulator:
+    """The endpoints, bound to one configuration and one live state."""
+
+    def __init__(self, cfg: ResponsysSimConfig) -> None:
+        self.cfg = cfg
+        self.clock = SimClock(cfg.clock_speed, cfg.start_epoch_s)
+        self.rng = random.Random(cfg.seed)
+        self.state = SimState(
+            clock=self.clock,
+            faults=FaultState(cfg.faults, self.clock.now(), cfg.seed),
+            ledger=Ledger(cfg.ledger_records),
+            tokens=TokenStore(cfg.token_ttl_s, lambda: secrets.token_urlsafe(48)),
+        )
+        self.requests: dict[str, AsyncRequest] = {}
+        self.counters = _MinuteCounters()
+
+    def _over_limit(self, function: str) -> bool:
+        limit: int = getattr(self.cfg, f"{function}_per_min")
+        return self.counters.exceeded(function, limit, self.clock.now())
+
+    def _user(self, request: Request) -> str | None:
+        """The user the raw `Authorization` token belongs to, or None."""
+        token_state, issued = self.state.tokens.check(
+            request.headers.get("authorization", ""), self.clock.now()
+        )
+        if token_state is not TokenState.VALID or issued is None:
+            return None
+        return issued.subject
+
+    async def login(self, request: Request) -> Response:
+        if self._over_limit("login"):
+            return throttled()
+        if "password" in request.query_params or "user_name" in request.query_params:
+            return envelope(
+                400,
+                "INVALID_PARAMETER",
+                "Invalid parameter",
+                "Credentials must be sent in the request body, never in the URL",
+            )
+        form = dict(parse_qsl((await request.body()).decode("latin-1")))
+        auth_type = form.get("auth_type")
+        if auth_type == "password":
+            if (
+                form.get("user_name") != self.cfg.user_name
+                or form.get("password") != self.cfg.password
+            ):
+                return envelope(
+                    401,
+                    "INVALID_USER_NAME_PASSWORD",
+                    "Authentication failed",
+                    "User name or password is invalid",
+                )
+            user = self.cfg.user_name
+        elif auth_type == "token":
+            found = self._user(request)
+            if found is None:
+                return invalid_token()
+            user = found
+        else:
+            return envelope(
+                400, "INVALID_PARAMETER", "Invalid parameter", "auth_type must be password or token"
+            )
+        issued = self.state.tokens.issue(self.clock.now(), user)
+        endpoint = self.cfg.endpoint or str(request.base_url).rstrip("/")
+        return json_response(
+            {
+                "authToken": issued.value,
+                "issuedAt": int(issued.issued_at_s * 1000),
+                "endPoint": endpoint,
+            }
+        )
+
+    async def push(self, request: Request) -> Response:
+        user = self._user(request)
+        if user is None:
+            return invalid_token()
+        if self._over_limit("trigger"):
+            return throttled()
+        expiration = request.headers.get("message-expiration", str(self.cfg.message_expiration_s))
+        if not expiration.isdigit() or int(expiration) == 0:
+            return envelope(
+                400,
+                "INVALID_PARAMETER",
+                "Invalid parameter",
+                f"Message-Expiration must be a positive number of seconds, got {expiration!r}",
+            )
+        trigger = read_trigger(await request.body(), self.cfg.max_recipients)
+        if isinstance(trigger, Rejection):
+            return json_response(trigger.to_json(), trigger.status)
+        if self.state.faults.submit_fails():
+            return envelope(
+                500,
+                "UNABLE_TO_SUBMIT_ASYNC_REQUEST",
+                "Unable to submit Async request",
+                "Error in submitting async request",
+            )
+        name = request.path_params["name"]
+        request_id = self._accept(user, name, trigger, int(expiration))
+        return json_response(
+            {
+                "requestId": request_id,
+                "apiName": API_NAME,
+                "status": "REQUEST_ACCEPTED",
+                "links": [
+                    {"rel": "self", "href": PUSH_PATH.format(name=name), "method": "POST"},
+                    {
+                        "rel": "asyncResponse",
+                        "href": POLL_PATH.format(request_id=request_id),
+                        "method": "GET",
+                    },
+                ],
+            },
+            202,
+        )
+
+    def _accept(self, user: str, campaign: str, trigger: Trigger, expiration_s: int) -> str:
+        now = self.clock.now()
+        request_id = mint_request_id(self.rng, now)
+        while request_id in self.requests:
+            request_id = mint_request_id(self.rng, now)
+        results = tuple(recipient_result(item, self.cfg) for item in trigger.recipients)
+        final_at, expired = fate(now, expiration_s, self.cfg)
+        self.requests[request_id] = AsyncRequest(
+            request_id,
+            campaign,
+            now,
+            final_at,
+            expired,
+            results,
+            trigger.reference_data,
+            trigger.has_reference,
+        )
+        delivered = [r.target for r in results if r.success]
+        if delivered and not expired and final_at != float("inf"):
+            self.state.ledger.record(now, user, campaign, delivered, "default")
+        return request_id
+
+    async def poll(self, request: Request) -> Response:
+        if self._user(request) is None:
+            return invalid_token()
+        if self._over_limit("poll"):
+            return throttled()
+        request_id = request.path_params["request_id"]
+        body = poll_body(self.requests.get(request_id), request_id, self.clock.now(), self.cfg)
+        return json_response(body, self.cfg.poll_status)
+
+    async def ratelimit(self, request: Request) -> Response:
+        if self._user(request) is None:
+            return envelope(
+                500,
+                "UNEXPECTED_EXCEPTION",
+                "Unexpected exception",
+                "Not a valid authentication token",
+            )
+        entries: list[dict[str, Any]] = [
+            {
+                "limit": getattr(self.cfg, field),
+                "api": api,
+                "resource_path": path,
+                "verb": verb,
+                "description": f"Requests per minute allowed for {api} (0 = unlimited)",
+            }
+            for _, field, api, path, verb in _LIMITS
+        ]
+        return json_response(entries)
+
+
+def responsys_app(config: ResponsysSimConfig | None = None) -> Starlette:
+    """The Responsys simulator as an ASGI app; its live state is `app.state.sim`."""
+    sim = _ResponsysSimulator(config or ResponsysSimConfig())
+    state = sim.state
+    answers = _ResponsysFaultAnswers()
+    app = SimApp(
+        routes=[
+            Route(LOGIN_PATH, guarded(state, "token", answers, sim.login), methods=["POST"]),
+            Route(PUSH_PATH, guarded(state, "push", answers, sim.push), methods=["POST"]),
+            Route(POLL_PATH, guarded(state, "poll", answers, sim.poll), methods=["GET"]),
+            Route(
+                "/rest/api/ratelimit",
+                guarded(state, "ratelimit", answers, sim.ratelimit),
+                methods=["GET"],
+            ),
+            *admin_routes(state),
+        ]
+    )
+    app.state.sim = state
+    return app
