@@ -24,24 +24,20 @@ import argparse
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from consumer.avro import IntentEncoder, SchemaRegistry, canonical_data_json
+from consumer.avro import IntentEncoder, SchemaRegistry
 from consumer.errors import ConfigError, DeliveryError, IntentLineError, ValidationError
-from consumer.model import (
-    PROFILE_ATTRIBUTES,
-    AzureKind,
-    AzurePush,
-    ListType,
-    Provider,
-    PushIntent,
-    Recipient,
-    ResponsysPush,
-)
+from consumer.model import PushIntent
+from consumer.providers.azure.data import canonical_data_json
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.registry import load_registry
+from consumer.providers.responsys.push import PROFILE_ATTRIBUTES, ListType, Recipient, ResponsysPush
 from consumer.validation import IntentValidator
 
 _TOP_KEYS = {
@@ -196,17 +192,28 @@ def _timestamp(obj: Mapping[str, Any], key: str) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def parse_accounts(text: str) -> dict[str, Provider]:
+@dataclass(frozen=True, slots=True)
+class DeclaredAccount:
+    """An account named by `--accounts`: its provider is checked, its limits are not (the
+    pipeline checks those with the account's real settings)."""
+
+    provider: str
+    max_targets: int = sys.maxsize
+    splits_intents: bool = True
+
+
+def parse_accounts(text: str, providers: Iterable[str]) -> dict[str, DeclaredAccount]:
     """`name=provider,...` -> mapping; raises ConfigError on a malformed entry."""
-    accounts: dict[str, Provider] = {}
+    known = tuple(providers)
+    accounts: dict[str, DeclaredAccount] = {}
     for entry in filter(None, (part.strip() for part in text.split(","))):
         name, sep, provider = entry.partition("=")
-        if not sep or not name or provider not in {item.value for item in Provider}:
+        if not sep or not name or provider not in known:
             raise ConfigError(
                 f"--accounts entry {entry!r} must be name=provider with provider one of"
-                f" {', '.join(item.value for item in Provider)}"
+                f" {', '.join(known)}"
             )
-        accounts[name] = Provider(provider)
+        accounts[name] = DeclaredAccount(provider)
     return accounts
 
 
@@ -242,8 +249,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    accounts = parse_accounts(args.accounts) if args.accounts else None
-    validator = IntentValidator(accounts)
+    providers = load_registry()
+    accounts = parse_accounts(args.accounts, providers.names) if args.accounts else None
+    validator = IntentValidator(providers, accounts)
     registry = SchemaRegistry(args.registry_url) if args.registry_url else None
     encoder = IntentEncoder(registry=registry, subject=f"{args.topic}-value")
     producer = Producer(

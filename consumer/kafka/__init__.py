@@ -1,6 +1,6 @@
 """Kafka boundary: the intents source, the record sink, topic administration.
 
-Only this package imports confluent-kafka (besides `push_tools.local`, which runs a broker for development).
+Only this package imports confluent-kafka (and `push_tools.local`, which runs a broker).
 """
 
 from consumer.kafka.dead_letter import dead_letter

@@ -73,7 +73,7 @@ def run_baseline(
                 outcome = PushOutcome(
                     intent_id=intent.intent_id,
                     account=intent.account,
-                    provider=intent.provider.value,
+                    provider=intent.provider,
                     campaign=intent.push.campaign,
                     status=OutcomeStatus.ACCEPTED,
                     final=True,

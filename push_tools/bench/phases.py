@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consumer.providers.factory import build_client
-
 from consumer.errors import PushDispatchError
 from consumer.kafka import TopicSpec, ensure_topics
-from consumer.model import Provider
-from consumer.providers.accounts import AZURE_MAX_TARGETS, RESPONSYS_MAX_TARGETS
+from consumer.providers.azure import account as azure_account
+from consumer.providers.responsys import account as responsys_account
 from consumer.service import create_topics
 from consumer.settings import load_settings, to_toml
 from push_tools.bench.baseline import run_baseline
@@ -33,7 +31,7 @@ from push_tools.bench.profiler import PySpy, rank
 from push_tools.bench.report import percentile
 from push_tools.bench.workload import Workload, produce_backlog, produce_paced
 
-LIMITS = {Provider.AZURE: AZURE_MAX_TARGETS, Provider.RESPONSYS: RESPONSYS_MAX_TARGETS}
+LIMITS = {"azure": azure_account.MAX_TARGETS, "responsys": responsys_account.MAX_TARGETS}
 
 
 class BenchError(PushDispatchError):
@@ -95,9 +93,7 @@ async def measure_naive(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any
     produce_backlog(env.bootstrap, intents, sample, "nv")
     outcomes = _new_topic(env, plan, "naive-outcomes")
     settings = load_settings(None, **_config(env, plan, "naive"))
-    clients = {
-        name: build_client(account) for name, account in settings.provider_accounts().items()
-    }
+    clients = settings.providers.registry().clients(settings.accounts)
     env.reset_ledgers()
     try:
         run = await run_naive(

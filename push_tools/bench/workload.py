@@ -18,15 +18,9 @@ from datetime import UTC, datetime
 from confluent_kafka import Producer
 
 from consumer.avro import encode_intent
-from consumer.model import (
-    AzureKind,
-    AzurePush,
-    ListType,
-    Provider,
-    PushIntent,
-    Recipient,
-    ResponsysPush,
-)
+from consumer.model import PushIntent
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 AZURE_ACCOUNT = "az"
 RESPONSYS_ACCOUNT = "rs"
@@ -55,19 +49,19 @@ class Workload:
         if not 0.0 <= self.responsys_share <= 1.0:
             raise ValueError(f"responsys_share must be within 0..1, got {self.responsys_share}")
 
-    def provider(self, index: int) -> Provider:
+    def provider(self, index: int) -> str:
         """Responsys for a steady share of indexes (every 1/share-th), Azure otherwise."""
         share = self.responsys_share
         if math.floor((index + 1) * share) > math.floor(index * share):
-            return Provider.RESPONSYS
-        return Provider.AZURE
+            return "responsys"
+        return "azure"
 
     def intent(self, label: str, index: int, created_at: datetime) -> PushIntent:
         """Intent `index` of the phase `label` (ids and targets unique per label)."""
         campaign = index % self.campaigns
         prefix = f"{label}-{index}"
         targets = range(self.devices_per_intent)
-        if self.provider(index) is Provider.RESPONSYS:
+        if self.provider(index) == "responsys":
             recipients = tuple(
                 Recipient(ListType.PROFILE, customer_id=f"c{prefix}-{j}") for j in targets
             )
@@ -79,16 +73,14 @@ class Workload:
         push = AzurePush(AzureKind.ANNOUNCEMENTS, 1000 + campaign, devices)
         return PushIntent(prefix, AZURE_ACCOUNT, created_at, push)
 
-    def ideal_calls(
-        self, limits: Mapping[Provider, int], count: int | None = None
-    ) -> dict[str, int]:
+    def ideal_calls(self, limits: Mapping[str, int], count: int | None = None) -> dict[str, int]:
         """Per provider, the sum over batch keys of ceil(targets / per-call limit)."""
-        targets: Counter[tuple[Provider, int]] = Counter()
+        targets: Counter[tuple[str, int]] = Counter()
         for index in range(self.intents if count is None else count):
             targets[(self.provider(index), index % self.campaigns)] += self.devices_per_intent
-        ideal: Counter[str] = Counter({provider.value: 0 for provider in Provider})
+        ideal: Counter[str] = Counter({"azure": 0, "responsys": 0})
         for (provider, _), total in targets.items():
-            ideal[provider.value] += math.ceil(total / limits[provider])
+            ideal[provider] += math.ceil(total / limits[provider])
         return dict(ideal)
 
     def targets(self, count: int | None = None) -> int:

@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from consumer.avro import encode_intent
-from consumer.model import AzureKind, AzurePush, ListType, PushIntent, Recipient, ResponsysPush
+from consumer.model import PushIntent
+from consumer.providers.azure.push import AzureKind, AzurePush
+from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 AZURE_ACCOUNT = "azure-main"
 RESPONSYS_ACCOUNT = "responsys-main"

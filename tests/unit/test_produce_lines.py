@@ -148,7 +148,8 @@ def test_bad_line_raises_intent_line_error_saying_what_is_wrong(line: str, messa
 
 
 def test_accounts_option_maps_names_to_providers() -> None:
-    assert parse_accounts("az=azure, rs=responsys") == {
+    accounts = parse_accounts("az=azure, rs=responsys", ("azure", "responsys"))
+    assert {name: account.provider for name, account in accounts.items()} == {
         "az": "azure",
         "rs": "responsys",
     }
@@ -157,7 +158,7 @@ def test_accounts_option_maps_names_to_providers() -> None:
 @pytest.mark.parametrize("text", ["az", "az=fcm", "=azure"])
 def test_malformed_accounts_option_raises_config_error(text: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_accounts(text)
+        parse_accounts(text, ("azure", "responsys"))
     assert str(info.value) == (
         f"--accounts entry {text!r} must be name=provider with provider one of azure, responsys"
     )

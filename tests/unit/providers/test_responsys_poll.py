@@ -3,7 +3,8 @@ import json
 import pytest
 
 from consumer.dispatch.exchange import Answer
-from consumer.status.answers import PollState, RecipientResult, read_poll_answer
+from consumer.providers.responsys.poll import read_poll_answer
+from consumer.status.answers import PollState, RecipientResult
 
 RID = "YjN1aWowOjoxNjQzOTUyMjI0"
 
