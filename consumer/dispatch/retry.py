@@ -1,4 +1,4 @@
-"""Retrying one provider call within its budget: backoff, Retry-After, one re-auth."""
+"""Retrying one provider call within its budget: backoff, account throttling, one re-auth."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ class Retry(Generic[T]):
     """A judge's verdict: try again; `otherwise` is the result when no try is left."""
 
     otherwise: T
-    wait_s: float | None = None  # wait at least this long (Retry-After, throttling)
+    # the account is throttled this long (Retry-After, API_LIMIT_EXCEEDED): every call of
+    # the account waits, not only this one
+    wait_s: float | None = None
     reauth: bool = False  # get a fresh token first, without waiting (once per call)
+    reason: str = "retry-after"  # why the account is throttled, for logs (with `wait_s`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +87,11 @@ class Retrier:
             self._channel.observer.on_retry(
                 self._channel.provider, self._channel.account, ambiguous
             )
-            await self._channel.sleep(self._wait_s(verdict.wait_s, retries))
+            await self._wait(verdict, retries)
 
-    def _wait_s(self, wait_s: float | None, retry: int) -> float:
-        if wait_s is None:
-            return self._backoff.delay(retry)
-        return min(wait_s, self._channel.limits.max_wait_s)
+    async def _wait(self, verdict: Retry[T], retry: int) -> None:
+        if verdict.wait_s is None:
+            await self._channel.sleep(self._backoff.delay(retry))
+        else:
+            # the account's window (capped by max_wait_s): every call of the account waits
+            await self._channel.throttle_and_wait(verdict.wait_s, verdict.reason)

@@ -74,12 +74,16 @@ def recorder() -> Recorder:
 @pytest.fixture
 async def make_retrier(slept, recorder):
     channels = []
+    now = [0.0]
 
     def make(**limits) -> Retrier:
         async def sleep(seconds: float) -> None:
             slept.append(seconds)
+            now[0] += seconds
 
-        channel = AccountChannel("azure", "acc", DispatchLimits(**limits), recorder, sleep=sleep)
+        channel = AccountChannel(
+            "azure", "acc", DispatchLimits(**limits), recorder, clock=lambda: now[0], sleep=sleep
+        )
         channels.append(channel)
         return Retrier(channel, Backoff(1.0, 8.0, uniform=lambda _low, high: high))
 
