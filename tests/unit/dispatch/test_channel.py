@@ -299,3 +299,14 @@ async def test_an_open_circuit_probes_again_within_its_open_period(
         BreakerState.HALF_OPEN,
         BreakerState.CLOSED,
     ]
+
+
+async def test_an_open_circuit_ends_the_retried_call_at_once_as_transient(
+    make_channel, time, provider, events
+):
+    channel = make_channel(breaker_failure_threshold=2, max_attempts=10)
+    provider.answer("/a", *[httpx.Response(503)] * 10)
+    (tried,) = await time.run(retried(channel, "/a"))
+    assert (tried.value, tried.attempts, tried.transient) == ("error CIRCUIT_OPEN", 3, True)
+    assert len(provider.sent_at("/a")) == 2  # the third try was refused unsent
+    assert events.short_circuits == ["push"]
