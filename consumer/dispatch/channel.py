@@ -115,9 +115,12 @@ class AccountChannel:
         await self._throttle.wait(self.sleep, now=now)
 
     def _hold(self, wait_s: float, reason: str, now: float) -> None:
+        starts = self._throttle.remaining_s() <= 0
         grown = self._throttle.hold(min(wait_s, self.limits.max_wait_s), reason, now=now)
         if grown > 0:
-            log.info(
+            # a line per window, not per 429 of the calls that were already in flight
+            log.log(
+                logging.INFO if starts else logging.DEBUG,
                 "%s account %r throttled for %.1f s more (%s)",
                 self.provider,
                 self.account,
