@@ -8,7 +8,7 @@ PushDispatchError
 │   └── UnknownSchemaError   the schema id / fingerprint is not known
 ├── ValidationError          a decoded intent breaks a provider rule
 │   └── IntentLineError      a JSON line given to `produce` is not a valid intent
-├── DispatchError            a provider call failed (carries `retriable`)
+├── DispatchError            a provider call failed (carries `retriable` and `transient`)
 │   ├── TransportError       the request failed on the wire (`ambiguous`: it may have been sent)
 │   ├── CircuitOpenError     the account's circuit breaker is open; nothing was sent
 │   └── AuthError            a provider token could not be obtained
@@ -75,7 +75,11 @@ class IntentLineError(ValidationError):
 
 
 class DispatchError(PushDispatchError):
-    """Raised when a provider call fails; `retriable` says whether trying again may help."""
+    """Raised when a provider call fails; `retriable` says whether trying again may help.
+
+    `transient` says whether trying later may help (default: `retriable`); an open circuit
+    is not worth retrying now but is worth retrying later.
+    """
 
     def __init__(
         self,
@@ -84,9 +88,11 @@ class DispatchError(PushDispatchError):
         retriable: bool,
         http_status: int | None = None,
         error_code: str | None = None,
+        transient: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.retriable = retriable
+        self.transient = retriable if transient is None else transient
         self.http_status = http_status
         self.error_code = error_code
 
@@ -105,7 +111,7 @@ class CircuitOpenError(DispatchError):
     """Raised instead of calling a provider account whose circuit breaker is open."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, retriable=False, error_code="CIRCUIT_OPEN")
+        super().__init__(message, retriable=False, error_code="CIRCUIT_OPEN", transient=True)
 
 
 class AuthError(DispatchError):

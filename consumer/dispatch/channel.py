@@ -9,8 +9,11 @@ This is the one boundary where transport exceptions become `consumer.errors` exc
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import aiohttp
 import httpx
@@ -19,9 +22,12 @@ from httpx_aiohttp import AiohttpTransport
 from consumer.dispatch.breaker import BreakerState, CircuitBreaker
 from consumer.dispatch.exchange import Answer, Request, status_class
 from consumer.dispatch.limits import DispatchLimits
-from consumer.dispatch.observer import DispatchObserver, NullObserver
+from consumer.dispatch.observer import PUSH, DispatchObserver, health_observer
 from consumer.dispatch.ratelimit import TokenBucket
+from consumer.dispatch.throttle import Throttle
 from consumer.errors import CircuitOpenError, TransportError
+
+log = logging.getLogger(__name__)
 
 # Failures before any byte of the request could reach the provider: always safe to retry.
 # Told apart by aiohttp's own exception (the transport's httpx exceptions chain it): the
@@ -40,8 +46,10 @@ _TIMEOUTS = (aiohttp.ServerTimeoutError, asyncio.TimeoutError, httpx.TimeoutExce
 class AccountChannel:
     """Sends requests for one provider account within its limits.
 
-    Every request passes the circuit breaker, then the concurrency cap, then the rate limit.
-    A 5xx or a wire failure counts against the breaker; any other answer counts for it.
+    Every request passes its operation's circuit breaker ("push", "poll", "login": one each,
+    so a failing poll path never stops pushes), then the concurrency cap, then the rate
+    limit, then the account's throttle window (a Retry-After holds every operation). A 5xx
+    or a wire failure counts against the breaker; any other answer counts for it.
     """
 
     def __init__(
@@ -53,27 +61,28 @@ class AccountChannel:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        uniform: Callable[[float, float], float] = random.uniform,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.provider = provider
         self.account = account
         self.limits = limits
-        self.observer: DispatchObserver = observer if observer is not None else NullObserver()
+        self._events = health_observer(observer)
+        self.observer: DispatchObserver = self._events if observer is None else observer
         self.sleep = sleep
         self._clock = clock
+        self._uniform = uniform
         self._gate = asyncio.Semaphore(limits.concurrency)
         self._bucket = TokenBucket(limits.rate_per_s, clock=clock)
-        self._breaker = CircuitBreaker(
-            limits.breaker_failure_threshold,
-            limits.breaker_reset_s,
-            clock=clock,
-            on_change=self._breaker_changed,
-        )
+        self._throttle = Throttle(clock)
+        self._breakers: dict[str, CircuitBreaker] = {}
         pool = httpx.Limits(
             max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
         )
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(limits.timeout_s, connect=limits.connect_timeout_s),
-            transport=AiohttpTransport(limits=pool),  # sets TCP_NODELAY on its sockets
+            # aiohttp's transport sets TCP_NODELAY on its sockets; tests pass a mock transport
+            transport=transport if transport is not None else AiohttpTransport(limits=pool),
             follow_redirects=False,
         )
 
@@ -84,61 +93,134 @@ class AccountChannel:
 
     @property
     def breaker_state(self) -> BreakerState:
-        """The account's circuit breaker state."""
-        return self._breaker.state
+        """The state of the account's push circuit breaker."""
+        return self.breaker_state_of(PUSH)
 
-    async def send(self, request: Request) -> Answer:
+    def breaker_state_of(self, operation: str) -> BreakerState:
+        """The state of the circuit breaker of `operation` (CLOSED if it never ran)."""
+        breaker = self._breakers.get(operation)
+        return breaker.state if breaker is not None else BreakerState.CLOSED
+
+    def throttle(self, wait_s: float, reason: str = "retry-after") -> None:
+        """Hold every request of the account for `wait_s` (at most `max_wait_s`) from now.
+
+        Extends, never shortens, a window already set.
+        """
+        self._hold(wait_s, reason, self._clock())
+
+    async def throttle_and_wait(self, wait_s: float, reason: str = "retry-after") -> None:
+        """`throttle`, then wait the window out: what a call told to wait does before its retry."""
+        now = self._clock()
+        self._hold(wait_s, reason, now)
+        await self._throttle.wait(self.sleep, now=now)
+
+    def _hold(self, wait_s: float, reason: str, now: float) -> None:
+        starts = self._throttle.remaining_s() <= 0
+        grown = self._throttle.hold(min(wait_s, self.limits.max_wait_s), reason, now=now)
+        if grown > 0:
+            # a line per window, not per 429 of the calls that were already in flight
+            log.log(
+                logging.INFO if starts else logging.DEBUG,
+                "%s account %r throttled for %.1f s more (%s)",
+                self.provider,
+                self.account,
+                grown,
+                reason,
+            )
+            self._events.on_throttle(self.provider, self.account, grown)
+
+    def throttled_until_s(self) -> float | None:
+        """The monotonic time the account's throttle window ends, or None when not held."""
+        return self._throttle.until_s()
+
+    def throttle_remaining_s(self) -> float:
+        """Seconds until the account's requests may leave again (0.0 when not held)."""
+        return self._throttle.remaining_s()
+
+    @property
+    def throttled(self) -> bool:
+        """True while the account's throttle window holds its requests."""
+        return self._throttle.remaining_s() > 0
+
+    async def wait_unthrottled(self) -> None:
+        """Return once the account's throttle window (however often extended) has passed."""
+        await self._throttle.wait(self.sleep)
+
+    async def send(self, request: Request, operation: str = PUSH) -> Answer:
         """Send one request; raise CircuitOpenError or TransportError instead of answering."""
-        if not self._breaker.allow():
-            raise CircuitOpenError(f"{self.provider} account {self.account!r}: circuit open")
+        breaker = self._breaker(operation)
+        if not breaker.allow():
+            self._events.on_short_circuit(self.provider, self.account, operation)
+            raise CircuitOpenError(
+                f"{self.provider} account {self.account!r}: {operation} circuit open"
+            )
         verdict = False
         try:
             async with self._gate:
                 await self._bucket.acquire(self.sleep)
-                answer = await self._send(request)
+                # no await between this wait and the send: nothing leaves inside a window
+                await self._throttle.wait(self.sleep)
+                answer = await self._send(request, operation)
             verdict = True
         except TransportError:
             verdict = True
-            self._breaker.record_failure()
+            breaker.record_failure()
             raise
         finally:
             if not verdict:
-                self._breaker.release()
+                breaker.release()
         if answer.status >= 500:
-            self._breaker.record_failure()
+            breaker.record_failure()
         else:
-            self._breaker.record_success()
+            breaker.record_success()
         return answer
 
-    async def _send(self, request: Request) -> Answer:
+    def _breaker(self, operation: str) -> CircuitBreaker:
+        breaker = self._breakers.get(operation)
+        if breaker is None:
+            breaker = CircuitBreaker(
+                self.limits.breaker_failure_threshold,
+                self.limits.breaker_reset_s,
+                clock=self._clock,
+                on_change=partial(self._breaker_changed, operation),
+                max_reset_s=self.limits.breaker_reset_cap_s,
+                uniform=self._uniform,
+            )
+            self._breakers[operation] = breaker
+        return breaker
+
+    async def _send(self, request: Request, operation: str) -> Answer:
         started = self._clock()
         try:
             response = await self._http.request(
                 request.method, request.url, headers=request.headers, content=request.content
             )
         except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
-            raise self._transport_error(exc, started) from exc
-        self._observe(status_class(response.status_code), started)
+            raise self._transport_error(exc, started, operation) from exc
+        self._observe(status_class(response.status_code), started, operation)
         headers = {name.lower(): value for name, value in response.headers.items()}
         return Answer(response.status_code, response.content, headers)
 
-    def _transport_error(self, exc: BaseException, started: float) -> TransportError:
+    def _transport_error(
+        self, exc: BaseException, started: float, operation: str
+    ) -> TransportError:
         cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ else exc
         name = type(cause).__name__
         if isinstance(cause, _NOT_SENT):
-            self._observe("connect_error", started)
+            self._observe("connect_error", started, operation)
             return TransportError(f"{name} (not sent)", ambiguous=False)
         if isinstance(cause, _TIMEOUTS):
-            self._observe("timeout", started)
+            self._observe("timeout", started, operation)
             return TransportError(f"{name} (may have been sent)", ambiguous=True)
-        self._observe("transport_error", started)
+        self._observe("transport_error", started, operation)
         return TransportError(f"{name}: {cause} (may have been sent)", ambiguous=True)
 
-    def _observe(self, label: str, started: float) -> None:
-        self.observer.on_call(self.provider, self.account, label, self._clock() - started)
+    def _observe(self, label: str, started: float, operation: str) -> None:
+        seconds = self._clock() - started
+        self._events.on_call(self.provider, self.account, label, seconds, operation=operation)
 
-    def _breaker_changed(self, state: BreakerState) -> None:
-        self.observer.on_breaker(self.provider, self.account, state)
+    def _breaker_changed(self, operation: str, state: BreakerState) -> None:
+        self._events.on_breaker(self.provider, self.account, state, operation)
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

@@ -8,6 +8,8 @@ from pydantic import ConfigDict
 
 from consumer.errors import ConfigError
 
+DEFAULT_BREAKER_MAX_RESET_S = 4.0
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchLimits:
@@ -15,8 +17,13 @@ class DispatchLimits:
 
     `max_attempts` is the retry budget of one call (first try included). Ambiguous retries
     (a timeout after the request was sent: the provider may have pushed) happen only when
-    `retry_ambiguous` is true. It is also the `[accounts.<name>.limits]` settings table:
-    pydantic reads it from TOML and env (unknown keys are errors), so defaults live here only.
+    `retry_ambiguous` is true.
+
+    An open circuit lets a probe through after half to all of its open period, which starts
+    at `breaker_reset_s` and doubles per failed probe up to `breaker_max_reset_s`.
+
+    It is also the `[accounts.<name>.limits]` settings table: pydantic reads it from TOML
+    and env (unknown keys are errors), so defaults live here only.
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")
@@ -31,7 +38,10 @@ class DispatchLimits:
     max_wait_s: float = 120.0  # longest single wait for Retry-After / throttling
     retry_ambiguous: bool = True
     breaker_failure_threshold: int = 5
-    breaker_reset_s: float = 30.0
+    breaker_reset_s: float = 2.0
+    # None: DEFAULT_BREAKER_MAX_RESET_S, or breaker_reset_s when that is longer (so a
+    # configured breaker_reset_s alone stays valid)
+    breaker_max_reset_s: float | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -50,6 +60,7 @@ class DispatchLimits:
             "backoff_max_s": self.backoff_max_s,
             "max_wait_s": self.max_wait_s,
             "breaker_reset_s": self.breaker_reset_s,
+            "breaker_max_reset_s": self.breaker_reset_cap_s,
         }
         for name, value in non_negative.items():
             if value < 0:
@@ -59,3 +70,15 @@ class DispatchLimits:
                 f"backoff_max_s ({self.backoff_max_s}) must be >= backoff_base_s "
                 f"({self.backoff_base_s})"
             )
+        if self.breaker_reset_cap_s < self.breaker_reset_s:
+            raise ConfigError(
+                f"breaker_max_reset_s ({self.breaker_max_reset_s}) must be >= breaker_reset_s "
+                f"({self.breaker_reset_s})"
+            )
+
+    @property
+    def breaker_reset_cap_s(self) -> float:
+        """The longest open period of a circuit (`breaker_max_reset_s` resolved)."""
+        if self.breaker_max_reset_s is not None:
+            return self.breaker_max_reset_s
+        return max(DEFAULT_BREAKER_MAX_RESET_S, self.breaker_reset_s)

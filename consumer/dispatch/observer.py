@@ -1,10 +1,17 @@
-"""Dispatch events for metrics: the metrics module implements `DispatchObserver`."""
+"""Dispatch events for metrics: the metrics module implements `DispatchObserver`.
+
+`HealthObserver` adds the account-health events (operations, throttling, refused calls).
+An observer that implements only `DispatchObserver` keeps working: `health_observer`
+wraps it so that it sees every call, the push breaker's changes and nothing else new.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from consumer.dispatch.breaker import BreakerState
+
+PUSH = "push"
 
 
 class DispatchObserver(Protocol):
@@ -21,23 +28,124 @@ class DispatchObserver(Protocol):
         """A call is about to be retried; `ambiguous` if the failed try may have been sent."""
 
     def on_breaker(self, provider: str, account: str, state: BreakerState) -> None:
-        """The account's circuit breaker changed state."""
+        """The account's (push) circuit breaker changed state."""
 
     def on_token_refresh(self, provider: str, account: str) -> None:
         """A new provider token was obtained (login, refresh or re-login)."""
 
 
+@runtime_checkable
+class HealthObserver(DispatchObserver, Protocol):
+    """A `DispatchObserver` that also tells operations apart and sees throttling.
+
+    `operation` is a bounded label: "push", "poll", "login".
+    """
+
+    def on_call(
+        self,
+        provider: str,
+        account: str,
+        status_class: str,
+        seconds: float,
+        *,
+        operation: str = PUSH,
+    ) -> None:
+        """One HTTP request of `operation` finished (or failed on the wire) after `seconds`."""
+
+    def on_breaker(
+        self, provider: str, account: str, state: BreakerState, operation: str = PUSH
+    ) -> None:
+        """The circuit breaker of the account's `operation` changed state."""
+
+    def on_throttle(self, provider: str, account: str, seconds: float) -> None:
+        """The account's throttle window grew by `seconds` (the sum is the time held)."""
+
+    def on_short_circuit(self, provider: str, account: str, operation: str) -> None:
+        """A request was refused unsent: the circuit of `operation` is open."""
+
+
 class NullObserver:
     """The default observer: ignores every event."""
 
-    def on_call(self, provider: str, account: str, status_class: str, seconds: float) -> None:
+    def on_call(
+        self,
+        provider: str,
+        account: str,
+        status_class: str,
+        seconds: float,
+        *,
+        operation: str = PUSH,
+    ) -> None:
         """Ignore."""
 
     def on_retry(self, provider: str, account: str, ambiguous: bool) -> None:
         """Ignore."""
 
-    def on_breaker(self, provider: str, account: str, state: BreakerState) -> None:
+    def on_breaker(
+        self, provider: str, account: str, state: BreakerState, operation: str = PUSH
+    ) -> None:
         """Ignore."""
 
     def on_token_refresh(self, provider: str, account: str) -> None:
         """Ignore."""
+
+    def on_throttle(self, provider: str, account: str, seconds: float) -> None:
+        """Ignore."""
+
+    def on_short_circuit(self, provider: str, account: str, operation: str) -> None:
+        """Ignore."""
+
+
+class CoreEvents:
+    """Health events for an observer that implements only `DispatchObserver`.
+
+    Calls are reported without their operation, breaker changes only for push (its gauge
+    has no operation label), throttle and short-circuit events are dropped.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: DispatchObserver) -> None:
+        self._core = core
+
+    def on_call(
+        self,
+        provider: str,
+        account: str,
+        status_class: str,
+        seconds: float,
+        *,
+        operation: str = PUSH,
+    ) -> None:
+        """Report the call, without its operation."""
+        self._core.on_call(provider, account, status_class, seconds)
+
+    def on_retry(self, provider: str, account: str, ambiguous: bool) -> None:
+        """Report the retry."""
+        self._core.on_retry(provider, account, ambiguous)
+
+    def on_breaker(
+        self, provider: str, account: str, state: BreakerState, operation: str = PUSH
+    ) -> None:
+        """Report a change of the push breaker only."""
+        if operation == PUSH:
+            self._core.on_breaker(provider, account, state)
+
+    def on_token_refresh(self, provider: str, account: str) -> None:
+        """Report the token fetch."""
+        self._core.on_token_refresh(provider, account)
+
+    def on_throttle(self, provider: str, account: str, seconds: float) -> None:
+        """Drop."""
+
+    def on_short_circuit(self, provider: str, account: str, operation: str) -> None:
+        """Drop."""
+
+
+def health_observer(observer: DispatchObserver | None) -> HealthObserver:
+    """`observer` itself when it takes the health events, else it behind `CoreEvents`."""
+    if observer is None:
+        return NullObserver()
+    if isinstance(observer, HealthObserver):
+        return observer
+    return CoreEvents(observer)

@@ -1,4 +1,4 @@
-"""Retrying one provider call within its budget: backoff, Retry-After, one re-auth."""
+"""Retrying one provider call within its budget: backoff, account throttling, re-auth."""
 
 from __future__ import annotations
 
@@ -13,23 +13,37 @@ from consumer.errors import DispatchError, TransportError
 
 T = TypeVar("T")
 
+MAX_REAUTHS = 2  # per call: a token that is refused right after a fresh login is not a glitch
+
 
 @dataclass(frozen=True, slots=True)
 class Retry(Generic[T]):
     """A judge's verdict: try again; `otherwise` is the result when no try is left."""
 
     otherwise: T
-    wait_s: float | None = None  # wait at least this long (Retry-After, throttling)
-    reauth: bool = False  # get a fresh token first, without waiting (once per call)
+    # the account is throttled this long (Retry-After, API_LIMIT_EXCEEDED): every call of
+    # the account waits, not only this one
+    wait_s: float | None = None
+    reauth: bool = False  # get a fresh token first, without waiting or spending an attempt
+    reason: str = "retry-after"  # why the account is throttled, for logs (with `wait_s`)
 
 
 @dataclass(frozen=True, slots=True)
 class Tried(Generic[T]):
-    """The final result of one call, and how many tries it took."""
+    """The final result of one call, and how many tries it took.
+
+    `attempts` counts every try, re-auth tries included (they are not charged to the
+    budget). `transient` is True when the provider never said no: the budget ran out on
+    retriable faults (5xx, 429, throttling, timeouts, connection errors) or the circuit is
+    open, so the same call may succeed later. It is False for a verdict of the provider
+    and for an ambiguous failure that may not be resent (`retry_ambiguous` off): sending
+    it again later could push twice.
+    """
 
     value: T
     attempts: int
     ambiguous_retries: int = 0
+    transient: bool = False
 
 
 class Retrier:
@@ -50,10 +64,11 @@ class Retrier:
         """Try, judge, and retry as told; never raises DispatchError.
 
         `failed` turns a wire failure, an open circuit or an auth failure into a result.
+        An open circuit ends the call at once (transient): trying again within the call
+        would only spin against it.
         """
         limits = self._channel.limits
-        attempts = ambiguous_retries = retries = 0
-        reauthed = False
+        attempts = ambiguous_retries = retries = reauths = 0
         while True:
             attempts += 1
             ambiguous = False
@@ -61,32 +76,36 @@ class Retrier:
                 answer = await attempt()
             except DispatchError as err:
                 ambiguous = isinstance(err, TransportError) and err.ambiguous
-                if not err.retriable or (ambiguous and not limits.retry_ambiguous):
-                    return Tried(failed(err), attempts, ambiguous_retries)
+                if ambiguous and not limits.retry_ambiguous:
+                    return Tried(failed(err), attempts, ambiguous_retries, transient=False)
+                if not err.retriable:
+                    return Tried(failed(err), attempts, ambiguous_retries, err.transient)
                 verdict: T | Retry[T] = Retry(failed(err))
             else:
                 verdict = judge(answer)
             if not isinstance(verdict, Retry):
                 return Tried(verdict, attempts, ambiguous_retries)
             if verdict.reauth:
-                if reauthed or reauth is None:
+                if reauths >= MAX_REAUTHS or reauth is None:
                     return Tried(verdict.otherwise, attempts, ambiguous_retries)
-                reauthed = True
+                reauths += 1
                 try:
                     await reauth()
                 except DispatchError as err:
-                    return Tried(failed(err), attempts, ambiguous_retries)
+                    return Tried(failed(err), attempts, ambiguous_retries, err.transient)
                 continue
-            if attempts >= limits.max_attempts:
-                return Tried(verdict.otherwise, attempts, ambiguous_retries)
+            if attempts - reauths >= limits.max_attempts:
+                return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
             retries += 1
             ambiguous_retries += ambiguous
             self._channel.observer.on_retry(
                 self._channel.provider, self._channel.account, ambiguous
             )
-            await self._channel.sleep(self._wait_s(verdict.wait_s, retries))
+            await self._wait(verdict, retries)
 
-    def _wait_s(self, wait_s: float | None, retry: int) -> float:
-        if wait_s is None:
-            return self._backoff.delay(retry)
-        return min(wait_s, self._channel.limits.max_wait_s)
+    async def _wait(self, verdict: Retry[T], retry: int) -> None:
+        if verdict.wait_s is None:
+            await self._channel.sleep(self._backoff.delay(retry))
+        else:
+            # the account's window (capped by max_wait_s): every call of the account waits
+            await self._channel.throttle_and_wait(verdict.wait_s, verdict.reason)

@@ -34,3 +34,24 @@ def test_negative_backoff_is_a_config_error():
 def test_backoff_cap_below_base_is_a_config_error():
     with pytest.raises(ConfigError, match="backoff_max_s"):
         DispatchLimits(backoff_base_s=2.0, backoff_max_s=1.0)
+
+
+def test_the_breaker_probes_within_seconds_by_default():
+    limits = DispatchLimits()
+    assert (limits.breaker_reset_s, limits.breaker_reset_cap_s) == (2.0, 4.0)
+
+
+def test_breaker_maximum_below_its_start_period_is_a_config_error():
+    with pytest.raises(ConfigError, match="breaker_max_reset_s"):
+        DispatchLimits(breaker_reset_s=3.0, breaker_max_reset_s=2.0)
+
+
+def test_a_long_breaker_reset_alone_stays_valid_and_is_its_own_maximum():
+    # settings written before breaker_max_reset_s existed set only breaker_reset_s
+    limits = DispatchLimits(breaker_reset_s=30.0)
+    assert limits.breaker_reset_cap_s == 30.0
+
+
+def test_negative_breaker_maximum_is_a_config_error():
+    with pytest.raises(ConfigError, match="breaker_max_reset_s"):
+        DispatchLimits(breaker_reset_s=0.0, breaker_max_reset_s=-1.0)
