@@ -68,8 +68,8 @@ class Metrics:
         )
         self.provider_calls = Counter(
             "push_provider_calls",
-            "Provider HTTP calls, by status class (2xx, 4xx, 5xx, timeout, ...).",
-            ["provider", "account", "code_class"],
+            "Provider HTTP calls, by operation (push, poll, login) and status class.",
+            ["provider", "account", "code_class", "operation"],
             registry=r,
         )
         self.provider_latency = Histogram(
@@ -87,8 +87,20 @@ class Metrics:
         )
         self.breaker = Gauge(
             "push_circuit_breaker_state",
-            "Circuit breaker per account: 0 closed, 1 half-open, 2 open.",
+            "Circuit breaker per account and operation: 0 closed, 1 half-open, 2 open.",
+            ["provider", "account", "operation"],
+            registry=r,
+        )
+        self.throttled = Counter(
+            "push_provider_throttled_seconds",
+            "Seconds the account was held by Retry-After or API_LIMIT_EXCEEDED (every call).",
             ["provider", "account"],
+            registry=r,
+        )
+        self.short_circuits = Counter(
+            "push_provider_short_circuits",
+            "Requests not sent because the operation's circuit breaker was open.",
+            ["provider", "account", "operation"],
             registry=r,
         )
         self.token_refreshes = Counter(
@@ -157,16 +169,32 @@ class Metrics:
             registry=r,
         )
 
-    # DispatchObserver
-    def on_call(self, provider: str, account: str, status_class: str, seconds: float) -> None:
-        self.provider_calls.labels(provider, account, status_class).inc()
+    # HealthObserver
+    def on_call(
+        self,
+        provider: str,
+        account: str,
+        status_class: str,
+        seconds: float,
+        *,
+        operation: str = "push",
+    ) -> None:
+        self.provider_calls.labels(provider, account, status_class, operation).inc()
         self.provider_latency.labels(provider, account).observe(seconds)
 
     def on_retry(self, provider: str, account: str, ambiguous: bool) -> None:
         self.retries.labels(provider, account, "true" if ambiguous else "false").inc()
 
-    def on_breaker(self, provider: str, account: str, state: BreakerState) -> None:
-        self.breaker.labels(provider, account).set(_BREAKER_VALUE[state])
+    def on_breaker(
+        self, provider: str, account: str, state: BreakerState, operation: str = "push"
+    ) -> None:
+        self.breaker.labels(provider, account, operation).set(_BREAKER_VALUE[state])
+
+    def on_throttle(self, provider: str, account: str, seconds: float) -> None:
+        self.throttled.labels(provider, account).inc(seconds)
+
+    def on_short_circuit(self, provider: str, account: str, operation: str) -> None:
+        self.short_circuits.labels(provider, account, operation).inc()
 
     def on_token_refresh(self, provider: str, account: str) -> None:
         self.token_refreshes.labels(provider, account).inc()

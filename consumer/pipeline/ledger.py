@@ -65,9 +65,7 @@ class Ledger:
         state.parts_left = parts
         self._by_intent[id(intent)] = state
 
-    def part_done(
-        self, part: Part, result: PartResult, dispatched_at: datetime
-    ) -> InFlight | None:
+    def part_done(self, part: Part, result: PartResult, dispatched_at: datetime) -> InFlight | None:
         """Record one part's result; the state once its last part is done, else None."""
         state = self._by_intent.get(id(part.intent))
         if state is None:

@@ -12,7 +12,7 @@ from consumer.metrics import Metrics
 
 BOUNDED_LABELS = {
     "provider", "account", "status", "code_class", "reason", "topic", "partition",
-    "ambiguous", "state", "loop",
+    "ambiguous", "state", "loop", "operation",
 }  # fmt: skip
 
 
@@ -35,8 +35,8 @@ def test_a_provider_call_is_counted_by_code_class_and_its_latency_observed(
 
     calls = "push_provider_calls_total"
     az = {"provider": "azure", "account": "az"}
-    assert registry.get_sample_value(calls, {**az, "code_class": "2xx"}) == 2
-    assert registry.get_sample_value(calls, {**az, "code_class": "5xx"}) == 1
+    assert registry.get_sample_value(calls, {**az, "code_class": "2xx", "operation": "push"}) == 2
+    assert registry.get_sample_value(calls, {**az, "code_class": "5xx", "operation": "push"}) == 1
     latency = "push_provider_call_duration_seconds"
     assert registry.get_sample_value(f"{latency}_count", az) == 3
     assert registry.get_sample_value(f"{latency}_sum", az) == pytest.approx(4.32)
@@ -70,7 +70,7 @@ def test_breaker_state_is_exported_as_0_closed_1_half_open_2_open(
 ) -> None:
     metrics.on_breaker("azure", "az", state)
 
-    labels = {"provider": "azure", "account": "az"}
+    labels = {"provider": "azure", "account": "az", "operation": "push"}
     assert registry.get_sample_value("push_circuit_breaker_state", labels) == value
 
 
@@ -84,7 +84,7 @@ def test_a_real_breaker_reports_open_half_open_and_closed_through_the_gauge(
         clock=lambda: now[0],
         on_change=lambda state: metrics.on_breaker("azure", "az", state),
     )
-    labels = {"provider": "azure", "account": "az"}
+    labels = {"provider": "azure", "account": "az", "operation": "push"}
 
     def gauge() -> float | None:
         return registry.get_sample_value("push_circuit_breaker_state", labels)

@@ -84,7 +84,7 @@ class ClientCredentialsTokenSource:
         """The cached token, or a new one when it is missing or near expiry."""
         async with self._lock:  # one fetch at a time; waiters reuse its token
             if self._token is None or self._clock() >= self._refresh_at:
-                answer = await self._channel.send(self._request())
+                answer = await self._channel.send(self._request(), operation="login")
                 self._token, lifetime_s = read_token_answer(answer)
                 margin_s = min(self._config.refresh_margin_s, lifetime_s / 5)
                 self._refresh_at = self._clock() + lifetime_s - margin_s

@@ -63,13 +63,14 @@ class ResponsysSession:
             "password": self._account.password.get_secret_value(),
             "auth_type": "password",
         }
-        answer = await self._channel.send(self._request(form, {}))
+        answer = await self._channel.send(self._request(form, {}), operation="login")
         return self._started(read_login_answer(answer, fallback_endpoint=None))
 
     async def _refresh(self, session: Session) -> Session:
         try:
             answer = await self._channel.send(
-                self._request({"auth_type": "token"}, {"Authorization": session.token})
+                self._request({"auth_type": "token"}, {"Authorization": session.token}),
+                operation="login",
             )
             return self._started(read_login_answer(answer, fallback_endpoint=session.endpoint))
         except DispatchError:

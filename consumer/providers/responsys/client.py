@@ -22,6 +22,7 @@ from consumer.providers.responsys.push import NAME
 from consumer.providers.responsys.wire import (
     BODY_OVERHEAD,
     INVALID_TOKEN,
+    THROTTLED,
     Failed,
     Queued,
     TriggerOutcome,
@@ -100,7 +101,7 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
             try:
                 session = await self._session.current()
                 answer = await self.channel.send(
-                    poll_request(session.endpoint, request_id, session.token)
+                    poll_request(session.endpoint, request_id, session.token), operation="poll"
                 )
             except DispatchError as err:
                 return PollAnswer(
@@ -110,9 +111,12 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
                     error_message=str(err),
                     http_status=err.http_status,
                 )
-            if answer.status == 401 and error_of(answer).error_code == INVALID_TOKEN:
+            code = error_of(answer).error_code if answer.status >= 400 else None
+            if code == INVALID_TOKEN:
                 self._session.invalidate(session)
                 continue
+            if code == THROTTLED:  # the account's state: pushes wait too, not only this poll
+                self.channel.throttle(self.account.throttle_wait_s, reason=THROTTLED)
             return read_poll_answer(request_id, answer)
         return read_poll_answer(request_id, answer)
 
