@@ -60,7 +60,8 @@ class PipelineSettings(_Section):
     max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     consume_batch: int = Field(default=1000, gt=0, le=100_000)
     commit_interval_ms: int = Field(default=200, gt=0)
-    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    # One deadline for a stop or a revocation: a pod with the default 30 s grace stops cleanly.
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
     max_targets_per_intent: int = Field(default=100_000, gt=0)
 
 

@@ -50,8 +50,8 @@ class Ledger:
 
     # --- intake and progress --------------------------------------------------------------
 
-    def take(self, record: ConsumedRecord) -> InFlight:
-        """Start tracking a consumed message."""
+    def take(self, record: ConsumedRecord) -> InFlight | None:
+        """Start tracking a consumed message; None when it was finished before (skip it)."""
         state = InFlight(record.source, record.offset, len(record.value or b""))
         self.tracker.track(record.source, record.offset)
         self._live[record.source, record.offset] = state

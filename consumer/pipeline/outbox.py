@@ -1,0 +1,127 @@
+"""The outbox: encode what messages produced, produce it, finish them once acknowledged.
+
+A `Bundle` gathers the records of some messages (outcomes, dead letters, pending
+requests) and the states they finish; `Outbox.emit` produces them together and, once the
+broker acknowledged every record, finishes the states in the ledger (their offsets may
+then be committed) and counts the outcomes. A record not acknowledged stops the pipeline:
+those offsets stay uncommitted and are read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from consumer.avro import OutcomeEncoder, PendingEncoder
+from consumer.errors import DecodeError, ValidationError
+from consumer.kafka import ConsumedRecord, OutgoingRecord, RecordSink, dead_letter
+from consumer.metrics import Metrics
+from consumer.model import AsyncPending, PushOutcome
+from consumer.pipeline.ledger import InFlight, Ledger
+from consumer.settings import TopicSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Bundle:
+    """Records to produce together, and the states they finish once acknowledged."""
+
+    records: list[OutgoingRecord] = field(default_factory=list)
+    states: list[InFlight] = field(default_factory=list)
+
+
+class Outbox:
+    """Encodes, produces and acknowledges the records of in-flight messages."""
+
+    def __init__(
+        self,
+        topics: TopicSettings,
+        ledger: Ledger,
+        metrics: Metrics,
+        *,
+        outcome_encoder: OutcomeEncoder,
+        pending_encoder: PendingEncoder,
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
+        self._topics = topics
+        self._ledger = ledger
+        self._metrics = metrics
+        self._outcome_encoder = outcome_encoder
+        self._pending_encoder = pending_encoder
+        self._on_failure = on_failure
+        self.sink: RecordSink | None = None  # set once the event loop runs
+
+    def outcome(self, bundle: Bundle, state: InFlight, outcome: PushOutcome) -> None:
+        """The message ends with `outcome`."""
+        value = self._outcome_encoder.encode(outcome)
+        key = outcome.intent_id.encode()
+        bundle.records.append(OutgoingRecord(self._topics.outcomes, key, value))
+        state.outcome = outcome
+        bundle.states.append(state)
+
+    def dead_letter(
+        self,
+        bundle: Bundle,
+        state: InFlight,
+        record: ConsumedRecord,
+        error: DecodeError | ValidationError,
+        *,
+        reason: str,
+        invalid: PushOutcome | None,
+    ) -> None:
+        """The message goes to the dead-letter topic (and gets `invalid` when it has an id)."""
+        self._metrics.dead_lettered.labels(reason).inc()
+        bundle.records.append(dead_letter(record, self._topics.dlq, error, reason))
+        if invalid is not None:
+            self.outcome(bundle, state, invalid)
+        else:
+            bundle.states.append(state)
+
+    def pending(self, bundle: Bundle, record: AsyncPending) -> None:
+        """An accepted asynchronous request, for the status poller (compacted, by id)."""
+        value = self._pending_encoder.encode(record)
+        key = record.request_id.encode()
+        bundle.records.append(OutgoingRecord(self._topics.pending, key, value))
+
+    def emit(self, bundle: Bundle) -> None:
+        """Produce the bundle's records; its states finish once all are acknowledged."""
+        if not bundle.states and not bundle.records:
+            return
+        assert self.sink is not None
+        states = bundle.states
+        future = self.sink.send_many(bundle.records)
+        future.add_done_callback(lambda done: self._acknowledged(states, done))
+
+    def _acknowledged(self, states: list[InFlight], future: asyncio.Future[None]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            # Not durable: leave the offsets uncommitted (they are read again) and stop.
+            log.error("%d records not acknowledged: %s", len(states), error)
+            self._on_failure(error or RuntimeError("delivery cancelled"))
+            return
+        self._ledger.finish(states)
+        self._count(states)
+
+    def _count(self, states: list[InFlight]) -> None:
+        now = datetime.now(UTC)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        rejected: Counter[tuple[str, str]] = Counter()
+        for state in states:
+            outcome = state.outcome
+            if outcome is None:
+                continue
+            counts[outcome.provider, outcome.account, outcome.status] += 1
+            if outcome.rejected_targets:
+                rejected[outcome.provider, outcome.account] += len(outcome.rejected_targets)
+            if outcome.created_at is not None:
+                latency = (now - outcome.created_at).total_seconds()
+                self._metrics.end_to_end.labels(outcome.provider).observe(max(0.0, latency))
+        for labels, n in counts.items():
+            self._metrics.outcomes.labels(*labels).inc(n)
+        for labels2, n in rejected.items():
+            self._metrics.targets_rejected.labels(*labels2).inc(n)
