@@ -11,6 +11,7 @@ PushDispatchError
 ├── DispatchError            a provider call failed (carries `retriable` and `transient`)
 │   ├── TransportError       the request failed on the wire (`ambiguous`: it may have been sent)
 │   ├── CircuitOpenError     the account's circuit breaker is open; nothing was sent
+│   ├── ThrottledError       the account is throttled for longer than a call waits; not sent
 │   └── AuthError            a provider token could not be obtained
 └── DeliveryError            the broker did not acknowledge a produced record
 """
@@ -112,6 +113,13 @@ class CircuitOpenError(DispatchError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retriable=False, error_code="CIRCUIT_OPEN", transient=True)
+
+
+class ThrottledError(DispatchError):
+    """Raised instead of sending while the account's throttle window outlasts a call's wait."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=False, error_code="THROTTLED", transient=True)
 
 
 class AuthError(DispatchError):

@@ -20,8 +20,9 @@ class OutcomeStatus(StrEnum):
     PARTIAL = "PARTIAL"  # some targets rejected
     REJECTED = "REJECTED"  # every target rejected
     PENDING = "PENDING"  # asynchronous provider accepted the request; final status follows
-    FAILED = "FAILED"  # the call failed (permanent error, retries exhausted, unknown status)
-    EXPIRED = "EXPIRED"  # `expires_at` passed before the intent could be sent
+    FAILED = "FAILED"  # the provider said no for good, or the status stayed unknown
+    DELAYED = "DELAYED"  # the provider is unavailable: the intent waits, a final outcome follows
+    EXPIRED = "EXPIRED"  # it could not be delivered in time (`expires_at`, or waited too long)
     INVALID = "INVALID"  # the intent broke a schema or provider rule; never sent
 
 
@@ -128,7 +129,9 @@ class PartResult:
     """What the provider said about one part of a batch.
 
     `status` is ACCEPTED (sent; some targets may be listed in `rejected`), PENDING (an
-    asynchronous provider queued it under `request_id`) or FAILED.
+    asynchronous provider queued it under `request_id`) or FAILED. A FAILED result is
+    `transient` when the provider did not say no (5xx, timeouts, throttling, an open
+    circuit): the part waits and is tried again; otherwise the failure is final.
     """
 
     status: OutcomeStatus
@@ -139,6 +142,7 @@ class PartResult:
     error_message: str | None = None
     attempts: int = 1
     provider_calls: int = 1
+    transient: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ with the failure as their reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,9 @@ from consumer.model import (
     PushOutcome,
     RejectedTarget,
 )
+from consumer.pipeline.parking import Parked
+
+DELIVERY_DEADLINE = "DELIVERY_DEADLINE"
 
 
 def part_targets(part: Part) -> tuple[str, ...]:
@@ -31,11 +35,13 @@ def merge(
     results: Sequence[tuple[Part, PartResult]],
     dispatched_at: datetime,
     completed_at: datetime,
+    earlier: Parked | None = None,
 ) -> PushOutcome:
-    """One outcome for an intent from the results of every part it travelled in."""
-    if len(results) == 1 and results[0][1].status is OutcomeStatus.ACCEPTED:
+    """One outcome for an intent from the results of every part it travelled in, and of
+    its `earlier` tries when it waited (parked) in between."""
+    if earlier is None and len(results) == 1 and results[0][1].status is OutcomeStatus.ACCEPTED:
         return _accepted(intent, results[0][1], dispatched_at, completed_at)
-    rejected: list[RejectedTarget] = []
+    rejected: list[RejectedTarget] = list(earlier.rejected) if earlier else []
     failures = [result for _, result in results if result.status is OutcomeStatus.FAILED]
     pending = [result for _, result in results if result.status is OutcomeStatus.PENDING]
     for part, result in results:
@@ -47,7 +53,7 @@ def merge(
     total = intent.push.target_count
     if pending and not failures:
         status = OutcomeStatus.PENDING
-    elif len(failures) == len(results):
+    elif len(failures) == len(results) and not (earlier and earlier.done):
         status = OutcomeStatus.FAILED
         rejected = []  # every target failed for the same reason: say it once, below
     else:
@@ -65,9 +71,61 @@ def merge(
         http_status=http_status,
         error_code=failure.error_code if failure else None,
         error_message=failure.error_message if failure else None,
-        attempts=max(result.attempts for _, result in results),
-        provider_calls=sum(result.provider_calls for _, result in results),
-        dispatched_at=dispatched_at,
+        attempts=max(result.attempts for _, result in results)
+        + (earlier.attempts if earlier else 0),
+        provider_calls=sum(result.provider_calls for _, result in results)
+        + (earlier.provider_calls if earlier else 0),
+        dispatched_at=earlier.dispatched_at if earlier and earlier.dispatched_at else dispatched_at,
+    )
+
+
+def delayed(intent: PushIntent, parked: Parked, now: datetime) -> PushOutcome:
+    """The intent waits for its provider (parked): not final, a final outcome follows."""
+    code, _, message = parked.reason.partition(": ")
+    return PushOutcome(
+        **_identity(intent),
+        status=OutcomeStatus.DELAYED,
+        final=False,
+        completed_at=now,
+        error_code=code or "UNAVAILABLE",
+        error_message=f"{message} (waiting; next try after {parked.not_before.isoformat()})",
+        attempts=parked.attempts,
+        provider_calls=parked.provider_calls,
+        dispatched_at=parked.dispatched_at,
+    )
+
+
+def out_of_time(
+    intent: PushIntent,
+    results: Sequence[tuple[Part, PartResult]],
+    dispatched_at: datetime,
+    completed_at: datetime,
+    *,
+    earlier: Parked | None,
+    deadline: datetime,
+) -> PushOutcome:
+    """The intent's waiting targets can no longer be delivered in time: EXPIRED for them.
+
+    Targets the provider answered keep their answers; when none was, the intent is EXPIRED.
+    """
+    message = f"could not be delivered by {deadline.isoformat()}"
+    ended = [
+        (part, _expired(result, message) if result.transient else result)
+        for part, result in results
+    ]
+    outcome = merge(intent, ended, dispatched_at, completed_at, earlier)
+    if outcome.status is OutcomeStatus.FAILED and outcome.error_code == DELIVERY_DEADLINE:
+        return replace(outcome, status=OutcomeStatus.EXPIRED)
+    return outcome
+
+
+def _expired(result: PartResult, message: str) -> PartResult:
+    last = f"{result.error_code}: {result.error_message}" if result.error_code else ""
+    return replace(
+        result,
+        transient=False,
+        error_code=DELIVERY_DEADLINE,
+        error_message=f"{message}; last: {last}" if last else message,
     )
 
 

@@ -83,6 +83,7 @@ def create_topics(settings: Settings, partitions: int = 6) -> None:
             TopicSpec(topics.outcomes, partitions),
             TopicSpec(topics.dlq, partitions),
             TopicSpec(topics.pending, partitions, config=compacted),
+            TopicSpec(topics.retry, partitions),
         ],
     )
 

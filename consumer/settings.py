@@ -52,6 +52,8 @@ class TopicSettings(_Section):
     outcomes: str = Field(default="push.outcomes", min_length=1)
     dlq: str = Field(default="push.intents.dlq", min_length=1)
     pending: str = Field(default="push.async-pending", min_length=1)
+    # Intents waiting for a provider that is down or throttling (parked, read back later).
+    retry: str = Field(default="push.intents.retry", min_length=1)
 
 
 class PipelineSettings(_Section):
@@ -63,6 +65,9 @@ class PipelineSettings(_Section):
     # One deadline for a stop or a revocation: a pod with the default 30 s grace stops cleanly.
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     max_targets_per_intent: int = Field(default=100_000, gt=0)
+    # A parked intent's next try: after base * 2^(parkings - 1), at most max (jittered).
+    retry_base_delay_s: float = Field(default=1.0, gt=0)
+    retry_max_delay_s: float = Field(default=30.0, gt=0)
 
 
 class StatusSettings(_Section):

@@ -69,14 +69,19 @@ class Batcher:
         self._ids = itertools.count()
         self._prefix = uuid.uuid4().hex[:8]
 
-    def add(self, intent: PushIntent) -> tuple[int, list[Batch]]:
-        """Add an intent; return how many parts it travels in and the calls now full."""
+    def add(
+        self, intent: PushIntent, spans: Sequence[tuple[int, int]] | None = None
+    ) -> tuple[int, list[Batch]]:
+        """Add an intent (only its target ranges `spans`, when given: the rest is done);
+        return how many parts it travels in and the calls now full."""
         key = batch_key(intent)
         client = self._clients[intent.account]
         calls = self._open.setdefault(key, [])
         ready: list[Batch] = []
         if client.splits_intents:
-            parts = self._spread(key, calls, client, intent, ready)
+            parts = 0
+            for start, stop in spans or ((0, intent.push.target_count),):
+                parts += self._spread(key, calls, client, intent, ready, start=start, total=stop)
         else:
             self._place_whole(key, calls, client, intent, ready)
             parts = 1
@@ -122,11 +127,13 @@ class Batcher:
         client: ProviderClient,
         intent: PushIntent,
         ready: list[Batch],
+        *,
+        start: int,
+        total: int,
     ) -> int:
-        """Place the intent's targets, run by run, each in the first open call that takes it."""
-        total = intent.push.target_count
+        """Place targets `[start, total)`, run by run, each in the first open call taking it."""
         keys = intent.push.target_keys(0, total) if client.unique_targets else None
-        start = parts = 0
+        parts = 0
         while start < total:
             fit: _Fit | None = None
             call: _OpenCall | None = None

@@ -25,7 +25,7 @@ from consumer.dispatch.limits import DispatchLimits
 from consumer.dispatch.observer import PUSH, DispatchObserver, health_observer
 from consumer.dispatch.ratelimit import TokenBucket
 from consumer.dispatch.throttle import Throttle
-from consumer.errors import CircuitOpenError, TransportError
+from consumer.errors import CircuitOpenError, ThrottledError, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,11 @@ class AccountChannel:
 
     async def send(self, request: Request, operation: str = PUSH) -> Answer:
         """Send one request; raise CircuitOpenError or TransportError instead of answering."""
+        if self._throttle.remaining_s() > self.limits.max_call_wait_s:
+            raise ThrottledError(
+                f"{self.provider} account {self.account!r}: throttled for another"
+                f" {self._throttle.remaining_s():.1f}s ({self._throttle.reason})"
+            )
         breaker = self._breaker(operation)
         if not breaker.allow():
             self._events.on_short_circuit(self.provider, self.account, operation)

@@ -35,7 +35,10 @@ class DispatchLimits:
     max_attempts: int = 4
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    max_wait_s: float = 120.0  # longest single wait for Retry-After / throttling
+    max_wait_s: float = 120.0  # longest throttle window a Retry-After / throttling sets
+    # Longest a call waits in line for a throttle window; a longer one ends the call as
+    # transient, so its intents are parked (durably) instead of pinning in-flight room.
+    max_call_wait_s: float = 5.0
     retry_ambiguous: bool = True
     breaker_failure_threshold: int = 5
     breaker_reset_s: float = 2.0
@@ -59,6 +62,7 @@ class DispatchLimits:
             "backoff_base_s": self.backoff_base_s,
             "backoff_max_s": self.backoff_max_s,
             "max_wait_s": self.max_wait_s,
+            "max_call_wait_s": self.max_call_wait_s,
             "breaker_reset_s": self.breaker_reset_s,
             "breaker_max_reset_s": self.breaker_reset_cap_s,
         }

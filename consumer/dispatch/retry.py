@@ -54,7 +54,7 @@ class Retrier:
         limits = channel.limits
         self._backoff = backoff or Backoff(limits.backoff_base_s, limits.backoff_max_s)
 
-    async def run(
+    async def run(  # noqa: PLR0911 - each return is one way a call ends
         self,
         attempt: Callable[[], Awaitable[Answer]],
         judge: Callable[[Answer], T | Retry[T]],
@@ -95,6 +95,11 @@ class Retrier:
                     return Tried(failed(err), attempts, ambiguous_retries, err.transient)
                 continue
             if attempts - reauths >= limits.max_attempts:
+                return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
+            if verdict.wait_s is not None and verdict.wait_s > limits.max_call_wait_s:
+                # Too long to wait in line: hold the account, end the call; its intents
+                # are parked durably and come back when the window has passed.
+                self._channel.throttle(verdict.wait_s, verdict.reason)
                 return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
             retries += 1
             ambiguous_retries += ambiguous

@@ -26,6 +26,10 @@ class AccountSettings(Section):
     max_targets: int = Field(gt=0)
     max_body_bytes: int = Field(gt=0)
     limits: DispatchLimits = Field(default_factory=DispatchLimits)
+    # How long an intent may wait for this account (from its created_at) before it is
+    # EXPIRED: an hour, like Responsys' own default Message-Expiration, after which a
+    # push notification is stale for most campaigns.
+    max_delivery_delay_s: float = Field(default=3600.0, gt=0)
 
 
 def http_url(value: str) -> str:

@@ -52,6 +52,7 @@ class CallRecord:
     call: Call
     outcome: CallOutcome
     attempts: int
+    transient: bool = False  # failed, but the provider did not say no: try again later
 
 
 class AzureClient(ClientBase[AzureAccount, str]):
@@ -99,7 +100,7 @@ class AzureClient(ClientBase[AzureAccount, str]):
         tried: Tried[CallOutcome] = await self.call(
             self._auth, lambda token: push_request(url, token, body), judge_push, failed_from_error
         )
-        record = CallRecord(call, tried.value, tried.attempts)
+        record = CallRecord(call, tried.value, tried.attempts, tried.transient)
         if not isinstance(tried.value, TooLarge) or call_size(call) == 1:
             return [record]
         limit = self.too_large(len(body))
@@ -125,21 +126,25 @@ def fold_part(index: int, part: Part, records: list[CallRecord]) -> PartResult:
     """
     mine = records  # the calls that carried any device of this part
     attempts = sum(record.attempts for record in mine)
-    failures = [
-        record.outcome.failed if isinstance(record.outcome, TooLarge) else record.outcome
+    failed = [
+        record
         for record in mine
         if isinstance(record.outcome, Failed)
         or (isinstance(record.outcome, TooLarge) and call_size(record.call) == 1)
     ]
-    if failures:
-        first = failures[0]
+    if failed:
+        # a permanent failure decides; only when every failure is transient does the part wait
+        first = next((record for record in failed if not record.transient), failed[0])
+        outcome = first.outcome.failed if isinstance(first.outcome, TooLarge) else first.outcome
+        assert isinstance(outcome, Failed)
         return PartResult(
             OutcomeStatus.FAILED,
-            http_status=first.http_status,
-            error_code=first.error_code,
-            error_message=first.error_message,
+            http_status=outcome.http_status,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
             attempts=attempts,
             provider_calls=len(mine),
+            transient=all(record.transient for record in failed),
         )
     rejected = sorted(
         (offset, device)

@@ -139,4 +139,5 @@ def _part_result(tried: Tried[TriggerOutcome]) -> PartResult:
         error_message=failed.error_message,
         attempts=tried.attempts,
         provider_calls=1,
+        transient=tried.transient,
     )
