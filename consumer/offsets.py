@@ -80,12 +80,13 @@ def decode_finished(base: int, metadata: str) -> frozenset[int]:
     position = base
     for index in range(0, len(runs), 2):
         position += runs[index]
-        length = min(runs[index + 1], MAX_RESTORED_OFFSETS - len(offsets))
-        offsets.update(range(position, position + length))
-        position += length
-        if len(offsets) >= MAX_RESTORED_OFFSETS:
-            log.warning("offset map at offset %d truncated to its lowest offsets", base)
+        room = MAX_RESTORED_OFFSETS - len(offsets)
+        if runs[index + 1] > room or (room == 0 and index + 2 < len(runs)):
+            log.warning("offset map at offset %d cut to its lowest offsets", base)
+            offsets.update(range(position, position + room))
             break
+        offsets.update(range(position, position + runs[index + 1]))
+        position += runs[index + 1]
     return frozenset(offsets)
 
 
