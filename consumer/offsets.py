@@ -81,7 +81,7 @@ def decode_finished(base: int, metadata: str) -> frozenset[int]:
     for index in range(0, len(runs), 2):
         position += runs[index]
         room = MAX_RESTORED_OFFSETS - len(offsets)
-        if runs[index + 1] > room or (room == 0 and index + 2 < len(runs)):
+        if runs[index + 1] > room:
             log.warning("offset map at offset %d cut to its lowest offsets", base)
             offsets.update(range(position, position + room))
             break
