@@ -4,6 +4,10 @@ Every call into the librdkafka consumer runs on one dedicated thread, so calls n
 and the event loop never blocks. `consume()` is one executor hop per batch of messages.
 Rebalance callbacks run on that thread, inside `consume()`; the listener may block there
 (for example to drain and commit revoked partitions) while the event loop keeps working.
+
+Commits carry an offset map in their metadata (`consumer.offsets`). When partitions are
+assigned, `consume()` reads their commits back, offset and metadata, and tells the listener
+(`restored`) before it returns any record of theirs, so finished offsets are skipped.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from typing import Any, Protocol, cast
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumer.errors import PushDispatchError
+from consumer.offsets import Commit, Partition
 
 log = logging.getLogger(__name__)
 
-Partition = tuple[str, int]
+COMMITTED_TIMEOUT_S = 10.0  # reading back the commits of newly assigned partitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,13 @@ class RebalanceListener(Protocol):
     def revoked(self, partitions: list[Partition]) -> None: ...
 
     def lost(self, partitions: list[Partition]) -> None: ...
+
+    def restored(self, partition: Partition, offset: int, metadata: str) -> None:
+        """The commit of a newly assigned partition, before any of its records is consumed.
+
+        Not called for a partition without a commit, nor when the commits cannot be read.
+        """
+        ...
 
 
 class IntentSource:
@@ -82,6 +94,7 @@ class IntentSource:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer = Consumer(settings)
         self._assignment: set[Partition] = set()
+        self._unrestored: list[Partition] = []  # assigned; commits not read back yet
         self._paused = False
         self._consumer.subscribe(
             list(topics),
@@ -98,17 +111,19 @@ class IntentSource:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._consume, max_messages, timeout_s)
 
-    async def commit(self, offsets: Mapping[Partition, int]) -> bool:
-        """Commit `offsets` (next offset to read) synchronously; False (logged) on failure."""
+    async def commit(self, offsets: Mapping[Partition, Commit]) -> bool:
+        """Commit `offsets` (next offset to read, offset map) synchronously; False on failure."""
         if not offsets:
             return True
         loop = asyncio.get_running_loop()
         done: bool = await loop.run_in_executor(self._executor, self.commit_now, dict(offsets))
         return done
 
-    def commit_now(self, offsets: Mapping[Partition, int]) -> bool:
-        """Commit from the consumer thread (rebalance callbacks)."""
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+    def commit_now(self, offsets: Mapping[Partition, Commit]) -> bool:
+        """Commit from the consumer thread (rebalance callbacks); False (logged) on failure."""
+        partitions = [
+            TopicPartition(t, p, c.offset, metadata=c.metadata) for (t, p), c in offsets.items()
+        ]
         try:
             self._consumer.commit(offsets=partitions, asynchronous=False)
         except KafkaException as exc:
@@ -178,10 +193,12 @@ class IntentSource:
         # alone would wait out its timeout whenever fewer than `max_messages` are ready.
         first = self._consumer.poll(timeout_s)
         if first is None:
+            self._restore()
             return records
         messages = [first]
         if max_messages > 1:
             messages += self._consumer.consume(max_messages - 1, 0)
+        self._restore()  # outside the rebalance callbacks, before any record is handed out
         assignment = self._assignment  # after any rebalance that happened inside consume()
         for message in messages:
             error = message.error()
@@ -208,6 +225,26 @@ class IntentSource:
             )
         return records
 
+    def _restore(self) -> None:
+        """Read the commits of newly assigned partitions and hand them to the listener."""
+        partitions = [p for p in dict.fromkeys(self._unrestored) if p in self._assignment]
+        self._unrestored.clear()
+        if not partitions:
+            return
+        try:
+            commits = self._consumer.committed(
+                [TopicPartition(t, p) for t, p in partitions], timeout=COMMITTED_TIMEOUT_S
+            )
+        except KafkaException as exc:
+            # Without the offset maps, finished offsets are read and sent again: never lost.
+            log.warning("cannot read the commits of %s (no offsets skipped): %s", partitions, exc)
+            return
+        for tp in commits:
+            if tp.error is not None:
+                log.warning("cannot read the commit of %s/%s: %s", tp.topic, tp.partition, tp.error)
+            elif tp.offset >= 0:  # OFFSET_INVALID: nothing committed yet
+                self._listener.restored((tp.topic, tp.partition), tp.offset, tp.metadata or "")
+
     def _lag(self) -> dict[Partition, int]:
         lags: dict[Partition, int] = {}
         assigned = [TopicPartition(t, p) for t, p in self._assignment]
@@ -230,6 +267,7 @@ class IntentSource:
         else:
             self._consumer.assign(partitions)
         self._assignment.update(added)
+        self._unrestored.extend(added)  # committed() is a blocking call: not in here
         if self._paused:
             self._consumer.pause(partitions)
         log.info("assigned %s", added)

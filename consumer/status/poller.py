@@ -21,7 +21,7 @@ from consumer.errors import DecodeError, PushDispatchError
 from consumer.kafka import ConsumedRecord, IntentSource, RecordSink, dead_letter
 from consumer.metrics import Metrics
 from consumer.model import AsyncPending
-from consumer.offsets import OffsetTracker
+from consumer.offsets import Commit, OffsetTracker
 from consumer.probes import Probes
 from consumer.providers.base import PollingClient
 from consumer.settings import Settings
@@ -105,7 +105,8 @@ class StatusPoller:
 
     def _intake(self, records: list[ConsumedRecord]) -> None:
         for record in records:
-            self._tracker.track(record.source, record.offset)
+            if not self._tracker.track(record.source, record.offset):
+                continue  # finished by the partition's previous owner
             if record.value is None:
                 self._tombstone(record)
                 continue
@@ -253,14 +254,23 @@ class StatusPoller:
     def lost(self, partitions: list[Partition]) -> None:
         self._call_on_loop(self._hand_back(partitions, commit=False))
 
+    def restored(self, partition: Partition, offset: int, metadata: str) -> None:
+        self._call_on_loop(self._restore(partition, offset, metadata))
+
+    async def _restore(
+        self, partition: Partition, offset: int, metadata: str
+    ) -> dict[Partition, Commit]:
+        self._tracker.restore(partition, offset, metadata)  # before its records are tracked
+        return {}
+
     def _call_on_loop(
-        self, coroutine: Coroutine[Any, Any, dict[Partition, int]]
-    ) -> dict[Partition, int]:
+        self, coroutine: Coroutine[Any, Any, dict[Partition, Commit]]
+    ) -> dict[Partition, Commit]:
         assert self._loop is not None
         timeout_s = self._settings.pipeline.shutdown_timeout_s
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
-            result: dict[Partition, int] = future.result(timeout_s + 5)
+            result: dict[Partition, Commit] = future.result(timeout_s + 5)
         except TimeoutError:
             future.cancel()
             log.warning("status hand-back did not finish in %.0fs", timeout_s)
@@ -269,7 +279,7 @@ class StatusPoller:
 
     async def _hand_back(
         self, partitions: list[Partition], *, commit: bool
-    ) -> dict[Partition, int]:
+    ) -> dict[Partition, Commit]:
         """Let final publications (and dead letters) land, then drop these partitions' work."""
         revoked = set(partitions)
         if commit:
