@@ -3,15 +3,26 @@
 GET  /_admin/faults            current fault knobs
 PUT  /_admin/faults            replace them (JSON object; missing knobs = defaults)
 POST /_admin/expire-tokens     every issued token is expired from now on
-GET  /_admin/ledger?records=N  counters plus the newest N records (default 100)
-DELETE /_admin/ledger          reset the ledger
+GET  /_admin/ledger?records=N  counters plus the newest N records (default 100), the
+                               throttle-hold violations and the recovery time (below)
+DELETE /_admin/ledger          reset the ledger (violations and recovery time too)
 GET  /_admin/clock             simulated now (epoch seconds) and speed
 POST /_admin/clock/advance     {"seconds": N}: jump the simulated clock forward
+
+The ledger answer: `calls`, `deliveries`, `duplicate_deliveries`, `unique_targets`,
+`records`, and
+    violations                     calls sent inside a throttle hold (token, push, poll)
+    recent_violations              the newest 20: {"at", "endpoint", "early_ms"}
+    throttled_until                end of the current or last throttle hold (epoch s) or null
+    last_fault_end                 end of the last outage, storm or hold (epoch s) or null
+    first_accepted_after_fault_ms  from `last_fault_end` to the first push accepted after
+                                   it; null until there is one
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -26,6 +37,20 @@ from push_tools.sim.state import SimState
 
 def _bad(message: str) -> Response:
     return json_response({"error": message}, 400)
+
+
+def ledger_json(state: SimState, records: int) -> dict[str, Any]:
+    """The ledger as `GET /_admin/ledger` answers it."""
+    ledger, faults = state.ledger, state.faults
+    fault_end = faults.last_fault_end(state.clock.now())
+    body: dict[str, Any] = asdict(ledger.counts())
+    body["violations"] = ledger.violations
+    body["recent_violations"] = [v.to_json() for v in ledger.recent_violations()]
+    body["throttled_until"] = faults.held_until()
+    body["last_fault_end"] = fault_end
+    body["first_accepted_after_fault_ms"] = ledger.first_accepted_after_fault_ms(fault_end)
+    body["records"] = [r.to_json() for r in ledger.records(records)]
+    return body
 
 
 def admin_routes(state: SimState) -> list[Route]:
@@ -51,13 +76,11 @@ def admin_routes(state: SimState) -> list[Route]:
         raw = request.query_params.get("records", "100")
         if not raw.isdigit():
             return _bad(f"records must be a non-negative integer, got {raw!r}")
-        body = asdict(state.ledger.counts())
-        body["records"] = [r.to_json() for r in state.ledger.records(int(raw))]
-        return json_response(body)
+        return json_response(ledger_json(state, int(raw)))
 
     async def reset_ledger(_: Request) -> Response:
         state.ledger.reset()
-        return json_response(asdict(state.ledger.counts()))
+        return json_response(ledger_json(state, 0))
 
     async def get_clock(_: Request) -> Response:
         return json_response({"now": state.clock.now(), "speed": state.clock.speed})

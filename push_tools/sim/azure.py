@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import secrets
 import uuid
 from collections import Counter
@@ -73,6 +74,9 @@ def aad_error(status: int, error: str, code: int, description: str) -> Response:
     )
 
 
+DEFAULT_RETRY_AFTER_S = 1
+
+
 class _AzureFaultAnswers:
     def unavailable(self) -> Response:
         return api_error(503, "ServiceUnavailable", "The service is temporarily unavailable.")
@@ -80,16 +84,27 @@ class _AzureFaultAnswers:
     def server_error(self, status: int) -> Response:
         return api_error(status, "InternalServerError", "An internal error occurred.")
 
-    def throttled(self, retry_after_s: int) -> Response:
+    def throttled(self, retry_after_s: float | None) -> Response:
+        # Retry-After is whole seconds: round up, so a client that honours it is never early.
+        seconds = DEFAULT_RETRY_AFTER_S if retry_after_s is None else math.ceil(retry_after_s)
         return api_error(
             429,
             "TooManyRequests",
             "The request is being throttled.",
             {
-                "Retry-After": str(retry_after_s),
+                "Retry-After": str(seconds),
                 "x-ms-ratelimit-remaining-subscription-writes": "0",
             },
         )
+
+    def hold_s(self, response: Response, retry_after_s: float | None) -> float | None:
+        """A 429 holds the account for the `Retry-After` it announced."""
+        if response.status_code != 429:
+            return None
+        try:
+            return float(response.headers.get("retry-after", DEFAULT_RETRY_AFTER_S))
+        except ValueError:
+            return float(DEFAULT_RETRY_AFTER_S)
 
 
 def _mint_jwt() -> str:

@@ -56,12 +56,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for name in ("error", "throttle", "submit-failure", "hang", "drop", "malformed"):
         faults.add_argument(f"--{name}-rate", type=_RATE, default=0.0)
     faults.add_argument("--error-status", type=_number(int, 500, 599), default=500)
-    faults.add_argument("--retry-after-s", type=_number(int, 0), default=1)
+    faults.add_argument(
+        "--retry-after-s",
+        type=_SECONDS,
+        default=None,
+        help="how long a throttle answer holds the account (default: azure 1, responsys 60)",
+    )
     faults.add_argument("--hang-s", type=_SECONDS, default=30.0)
     faults.add_argument("--outage-s", type=_SECONDS, default=0.0)
     faults.add_argument("--outage-after-s", type=_SECONDS, default=0.0)
+    faults.add_argument("--outage-mode", choices=("503", "refuse"), default="503")
+    faults.add_argument("--throttle-s", type=_SECONDS, default=0.0, help="throttle storm length")
+    faults.add_argument("--throttle-after-s", type=_SECONDS, default=0.0)
+    faults.add_argument("--violation-tolerance-ms", type=_SECONDS, default=50.0)
     faults.add_argument(
-        "--fault-endpoints", default="push", help="comma list of token,push,poll (default push)"
+        "--fault-endpoints",
+        default=None,
+        help="comma list of token,push,poll (default: rate faults on push, windows everywhere)",
     )
     azure = parser.add_argument_group("azure")
     azure.add_argument("--tenant", default="sim-tenant")
@@ -99,7 +110,13 @@ def _faults(args: argparse.Namespace) -> Faults:
         malformed_rate=args.malformed_rate,
         outage_s=args.outage_s,
         outage_after_s=args.outage_after_s,
-        endpoints=tuple(e.strip() for e in args.fault_endpoints.split(",") if e.strip()),
+        outage_mode=args.outage_mode,
+        throttle_s=args.throttle_s,
+        throttle_after_s=args.throttle_after_s,
+        violation_tolerance_ms=args.violation_tolerance_ms,
+        endpoints=None
+        if args.fault_endpoints is None
+        else tuple(e.strip() for e in args.fault_endpoints.split(",") if e.strip()),
     )
 
 

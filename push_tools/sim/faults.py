@@ -1,12 +1,22 @@
 """Fault injection: what can go wrong on purpose, set at start or changed while running.
 
 `Faults` is the knob set (a frozen value, validated); `FaultState` is the live holder a
-simulator reads on every request: the current knobs, the outage window, a seeded RNG.
+simulator reads on every request: the current knobs, the timed windows (outage, throttle
+storm), the account's throttle hold, and a seeded RNG.
 Rate knobs are probabilities per request; at most one of them fires per request.
+
+Throttling is the account's state. Every throttled answer (a rate fault, a storm, a
+provider limit) holds the whole simulator, one account, for the time it announced: Azure
+its `Retry-After`, Responsys `retry_after_s` (default 60 s: its message says "try again in
+a minute"). A call of any endpoint (token, push, poll) that arrives before the hold ends,
+less `violation_tolerance_ms`, is a violation: it is counted and throttled again, with the
+time still left and without extending the hold. `PUT /_admin/faults` starts a new
+scenario: it ends the current hold (the violations counted so far stay in the ledger).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -16,28 +26,50 @@ from typing import Any
 from consumer.errors import ConfigError
 
 ENDPOINTS = frozenset({"token", "push", "poll"})
+HELD_ENDPOINTS = ENDPOINTS  # the calls a throttle hold covers (the whole account)
+OUTAGE_MODES = ("503", "refuse")
+DEFAULT_RATE_ENDPOINTS = ("push",)
 
 _RATES = ("error_rate", "throttle_rate", "hang_rate", "drop_rate", "malformed_rate")
+_NON_NEGATIVE = (
+    "latency_ms",
+    "latency_jitter_ms",
+    "hang_s",
+    "outage_s",
+    "outage_after_s",
+    "throttle_s",
+    "throttle_after_s",
+    "violation_tolerance_ms",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Fault knobs. Rates are per-request probabilities in [0, 1]."""
+    """Fault knobs. Rates are per-request probabilities in [0, 1]; times are simulated."""
 
     latency_ms: float = 0.0  # added to every request on the fault endpoints
     latency_jitter_ms: float = 0.0  # plus a uniform random 0..jitter
     error_rate: float = 0.0  # answer `error_status` without processing
     error_status: int = 500
     throttle_rate: float = 0.0  # Azure 429 + Retry-After; Responsys 401 API_LIMIT_EXCEEDED
-    retry_after_s: int = 1
+    # How long a throttled answer holds the account. Azure sends `Retry-After:
+    # ceil(retry_after_s)` and holds that long (None = 1 s); Responsys sends no header and
+    # holds retry_after_s (None = 60 s, "try again in a minute").
+    retry_after_s: float | None = None
     submit_failure_rate: float = 0.0  # Responsys 500 UNABLE_TO_SUBMIT_ASYNC_REQUEST (queue full)
     hang_rate: float = 0.0  # process, then wait `hang_s` before answering (client times out)
     hang_s: float = 30.0
     drop_rate: float = 0.0  # process, then close the connection without an answer
     malformed_rate: float = 0.0  # process, then answer truncated JSON
-    outage_s: float = 0.0  # everything (but /_admin) answers 503 for this long ...
+    outage_s: float = 0.0  # the window endpoints are down for this long ...
     outage_after_s: float = 0.0  # ... starting this long after the faults were set
-    endpoints: tuple[str, ...] = ("push",)  # where latency and rate faults apply
+    outage_mode: str = "503"  # "503": answer 503; "refuse": close without any answer
+    throttle_s: float = 0.0  # a throttle storm: every call in this window is throttled ...
+    throttle_after_s: float = 0.0  # ... starting this long after the faults were set
+    violation_tolerance_ms: float = 50.0  # a call this early after a hold is not a violation
+    # Where faults apply. None: latency and rate faults on push only, the timed windows
+    # (outage, storm) everywhere but /_admin. A list: both only on the listed endpoints.
+    endpoints: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in (*_RATES, "submit_failure_rate"):
@@ -47,19 +79,27 @@ class Faults:
         total = sum(getattr(self, name) for name in _RATES)
         if total > 1.0 + 1e-9:
             raise ConfigError(f"fault rates {', '.join(_RATES)} must add up to <= 1, got {total}")
-        for name in ("latency_ms", "latency_jitter_ms", "hang_s", "outage_s", "outage_after_s"):
+        for name in _NON_NEGATIVE:
             value = getattr(self, name)
             if not value >= 0:
                 raise ConfigError(f"fault {name} must be >= 0, got {value!r}")
         if not 500 <= self.error_status <= 599:
             raise ConfigError(f"fault error_status must be a 5xx code, got {self.error_status}")
-        if self.retry_after_s < 0:
-            raise ConfigError(f"fault retry_after_s must be >= 0, got {self.retry_after_s}")
-        unknown = set(self.endpoints) - ENDPOINTS
-        if unknown:
+        retry = self.retry_after_s
+        if retry is not None and not (retry >= 0 and math.isfinite(retry)):
             raise ConfigError(
-                f"fault endpoints must be among {sorted(ENDPOINTS)}, got {sorted(unknown)}"
+                f"fault retry_after_s must be a finite number >= 0 or null, got {retry!r}"
             )
+        if self.outage_mode not in OUTAGE_MODES:
+            raise ConfigError(
+                f"fault outage_mode must be one of {list(OUTAGE_MODES)}, got {self.outage_mode!r}"
+            )
+        if self.endpoints is not None:
+            unknown = set(self.endpoints) - ENDPOINTS
+            if unknown:
+                raise ConfigError(
+                    f"fault endpoints must be among {sorted(ENDPOINTS)}, got {sorted(unknown)}"
+                )
 
     @property
     def idle(self) -> bool:
@@ -71,9 +111,18 @@ class Faults:
             and all(getattr(self, name) == 0 for name in _RATES)
         )
 
+    @property
+    def rate_endpoints(self) -> tuple[str, ...]:
+        """Where latency and rate faults apply."""
+        return DEFAULT_RATE_ENDPOINTS if self.endpoints is None else self.endpoints
+
+    def window_applies(self, endpoint: str) -> bool:
+        """Whether the timed windows (outage, storm) cover `endpoint`."""
+        return self.endpoints is None or endpoint in self.endpoints
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["endpoints"] = list(self.endpoints)
+        data["endpoints"] = None if self.endpoints is None else list(self.endpoints)
         return data
 
     @classmethod
@@ -88,13 +137,24 @@ class Faults:
         values: dict[str, Any] = {}
         for name, value in data.items():
             if name == "endpoints":
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError("fault endpoints must be a list of strings")
-                values[name] = tuple(value)
-            elif name in ("error_status", "retry_after_s"):
+                if value is not None and (
+                    not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+                ):
+                    raise ConfigError("fault endpoints must be a list of strings or null")
+                values[name] = None if value is None else tuple(value)
+            elif name == "outage_mode":
+                if not isinstance(value, str):
+                    raise ConfigError(
+                        f"fault outage_mode must be a string ({' or '.join(OUTAGE_MODES)}), "
+                        f"got {value!r}"
+                    )
+                values[name] = value
+            elif name == "error_status":
                 if type(value) is not int:
                     raise ConfigError(f"fault {name} must be an integer, got {value!r}")
                 values[name] = value
+            elif name == "retry_after_s" and value is None:
+                values[name] = None
             else:
                 if type(value) not in (int, float):
                     raise ConfigError(f"fault {name} must be a number, got {value!r}")
@@ -123,14 +183,19 @@ _KIND_BY_RATE = (
 
 
 class FaultState:
-    """The live fault knobs of one simulator, with its outage window and RNG."""
+    """The live fault knobs of one simulator: timed windows, the throttle hold, an RNG.
 
-    __slots__ = ("_faults", "_outage_from_s", "_outage_until_s", "_rng")
+    All times are simulated epoch seconds (SimClock). One simulator is one account.
+    """
+
+    __slots__ = ("_faults", "_held_until_s", "_outage", "_past_end_s", "_rng", "_storm")
 
     def __init__(self, faults: Faults, now_s: float, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
         self._faults = faults
-        self._outage_from_s = self._outage_until_s = 0.0
+        self._outage = self._storm = (0.0, 0.0)
+        self._held_until_s = 0.0  # 0 = never held
+        self._past_end_s: float | None = None  # the latest end of a replaced scenario's fault
         self.set(faults, now_s)
 
     @property
@@ -138,17 +203,69 @@ class FaultState:
         return self._faults
 
     def set(self, faults: Faults, now_s: float) -> None:
-        """Replace the knobs; an `outage_s` > 0 opens a window counted from `now_s`."""
-        self._faults = faults
-        self._outage_from_s = now_s + faults.outage_after_s
-        self._outage_until_s = self._outage_from_s + faults.outage_s
+        """Replace the knobs and open their windows, counted from `now_s`.
 
-    def in_outage(self, now_s: float) -> bool:
-        return self._outage_from_s <= now_s < self._outage_until_s
+        The replaced scenario ends now: an open window or hold is cut short (its end, now,
+        still counts as the end of a fault for `last_fault_end`).
+        """
+        self._past_end_s = self.last_fault_end(now_s, cut_at_s=now_s)
+        self._faults = faults
+        self._held_until_s = 0.0
+        self._outage = _window(now_s, faults.outage_after_s, faults.outage_s)
+        self._storm = _window(now_s, faults.throttle_after_s, faults.throttle_s)
+
+    def in_outage(self, now_s: float, endpoint: str | None = None) -> bool:
+        """Inside the outage window (and, given an endpoint, the window covers it)."""
+        start, until = self._outage
+        inside = start <= now_s < until
+        return inside and (endpoint is None or self._faults.window_applies(endpoint))
+
+    def in_storm(self, now_s: float, endpoint: str | None = None) -> bool:
+        """Inside the throttle-storm window (and, given an endpoint, the window covers it)."""
+        start, until = self._storm
+        inside = start <= now_s < until
+        return inside and (endpoint is None or self._faults.window_applies(endpoint))
+
+    def hold(self, now_s: float, seconds: float) -> None:
+        """A throttled answer was sent: the account waits `seconds` (never shortened)."""
+        self._held_until_s = max(self._held_until_s, now_s + max(0.0, seconds))
+
+    def held_until(self) -> float | None:
+        """The end of the current or last throttle hold (None: never held)."""
+        return self._held_until_s or None
+
+    def early_s(self, now_s: float) -> float:
+        """Seconds left on the throttle hold, 0 when a call now is allowed (with tolerance)."""
+        left = self._held_until_s - now_s
+        return left if left > self._faults.violation_tolerance_ms / 1000.0 else 0.0
+
+    def last_fault_end(self, now_s: float, cut_at_s: float | None = None) -> float | None:
+        """The latest end, at or before `now_s`, of an outage, a storm or a throttle hold.
+
+        A hold counts as over once a call would be allowed (see `early_s`). With `cut_at_s`,
+        a window still open at that time counts as ending then.
+        """
+        tolerance_s = self._faults.violation_tolerance_ms / 1000.0
+        ends = [self._past_end_s]
+        for start, until in (self._outage, self._storm):
+            if until > start and start <= now_s:
+                if until <= now_s:
+                    ends.append(until)
+                elif cut_at_s is not None:
+                    ends.append(cut_at_s)
+        held = self._held_until_s
+        if held:
+            if held - tolerance_s <= now_s:
+                ends.append(held)
+            elif cut_at_s is not None:
+                ends.append(cut_at_s)
+        found = [end for end in ends if end is not None]
+        return max(found) if found else None
 
     def applies_to(self, endpoint: str) -> bool:
+        """Whether latency and rate faults apply to `endpoint`."""
         faults = self._faults
-        return not faults.idle and endpoint in faults.endpoints
+        return not faults.idle and endpoint in faults.rate_endpoints
 
     def latency_s(self) -> float:
         faults = self._faults
@@ -168,3 +285,11 @@ class FaultState:
     def submit_fails(self) -> bool:
         rate = self._faults.submit_failure_rate
         return rate > 0 and self._rng.random() < rate
+
+
+def _window(now_s: float, after_s: float, length_s: float) -> tuple[float, float]:
+    """[start, until) of a timed window; (0, 0) when it has no length."""
+    if length_s <= 0:
+        return (0.0, 0.0)
+    start = now_s + after_s
+    return (start, start + length_s)

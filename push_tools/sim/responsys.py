@@ -76,6 +76,12 @@ def throttled() -> Response:
     )
 
 
+# The wait after API_LIMIT_EXCEEDED when the `retry_after_s` fault knob is unset. Responsys
+# sends no Retry-After; its message says "try again in a minute", and the limits it enforces
+# are per minute.
+DEFAULT_THROTTLE_HOLD_S = 60.0
+
+
 class _ResponsysFaultAnswers:
     def unavailable(self) -> Response:
         return PlainTextResponse("Service Temporarily Unavailable", 503)
@@ -85,8 +91,14 @@ class _ResponsysFaultAnswers:
             status, "UNRECOVERABLE_EXCEPTION", "Unrecoverable exception", "Unrecoverable exception"
         )
 
-    def throttled(self, retry_after_s: int) -> Response:
+    def throttled(self, retry_after_s: float | None) -> Response:
         return throttled()
+
+    def hold_s(self, response: Response, retry_after_s: float | None) -> float | None:
+        """401 API_LIMIT_EXCEEDED holds the account a minute (or `retry_after_s`)."""
+        if response.status_code != 401 or b'"API_LIMIT_EXCEEDED"' not in bytes(response.body):
+            return None
+        return DEFAULT_THROTTLE_HOLD_S if retry_after_s is None else retry_after_s
 
 
 class _MinuteCounters:
