@@ -30,9 +30,11 @@ from consumer.errors import DecodeError, PushDispatchError, UnknownSchemaError, 
 from consumer.kafka import ConsumedRecord, IntentSource, RecordSink
 from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
-from consumer.model import Batch, OutcomeStatus, PartResult, PushIntent
+from consumer.model import Batch, OutcomeStatus, Part, PartResult, PushIntent
+from consumer.pipeline.conclusion import conclude
 from consumer.pipeline.ledger import InFlight, Ledger, Partition
 from consumer.pipeline.outbox import Bundle, Outbox
+from consumer.pipeline.parking import Parked, ParkingPolicy, deadline, remaining
 from consumer.pipeline.pending import pending_request
 from consumer.probes import Probes
 from consumer.providers.base import ProviderClient
@@ -84,6 +86,10 @@ class Pipeline:
         self._batcher = Batcher(clients, settings.pipeline.linger_ms / 1000)
         self._failure: BaseException | None = None
         self._stopping: Deadline | None = None  # the stop's deadline, once stopping
+        self._policy = ParkingPolicy(
+            settings.pipeline.retry_base_delay_s, settings.pipeline.retry_max_delay_s
+        )
+        self._deferred: dict[Partition, float] = {}  # retry partitions rewound, until when
         self._partition_total = 0  # partitions of the intents topic, 0 while unknown
         self._source: IntentSource | None = None
         self.ready = False
@@ -101,7 +107,7 @@ class Pipeline:
                 "session.timeout.ms": kafka.session_timeout_ms,
                 "max.poll.interval.ms": kafka.max_poll_interval_ms,
             },
-            [self._settings.topics.intents],
+            [self._settings.topics.intents, self._settings.topics.retry],
             glue,
         )
         glue.committer = source
@@ -116,9 +122,12 @@ class Pipeline:
                 take = await self._make_room()
                 records = await source.consume(take, 0.1 if take > 1 else 0)
                 self._beat("consume")
+                later: list[tuple[Partition, int, float]] = []
                 for start in range(0, len(records), INTAKE_CHUNK):
-                    self._intake(records[start : start + INTAKE_CHUNK])
+                    later += self._intake(records[start : start + INTAKE_CHUNK])
                     await asyncio.sleep(0)  # let due batches and answers through
+                for partition, offset, until_s in later:
+                    await source.defer(partition, offset, until_s)
         finally:
             await self._shutdown()
         if self._failure is not None:
@@ -151,12 +160,29 @@ class Pipeline:
             self._metrics.paused_partitions.set(0)
         return min(self._limits.consume_batch, room)
 
-    def _intake(self, records: list[ConsumedRecord]) -> None:
+    def _intake(self, records: list[ConsumedRecord]) -> list[tuple[Partition, int, float]]:
+        """Take records into the ledger and the batcher; return the retry partitions to
+        rewind (partition, offset, monotonic time) because their next record is not due."""
         now = datetime.now(UTC)
         self._metrics.intents_consumed.inc(len(records))
         bundle = Bundle()
+        later: list[tuple[Partition, int, float]] = []
         decoded: Counter[tuple[str, str]] = Counter()
         for record in records:
+            if self._rewound(record):
+                continue
+            try:
+                parked = self._parking_of(record)
+            except DecodeError as exc:
+                parked = None
+                if (state := self._ledger.take(record)) is not None:
+                    self._reject(bundle, state, record, exc, now=now, intent=None)
+                continue
+            if parked is not None and parked.not_before > now:
+                until_s = time.monotonic() + (parked.not_before - now).total_seconds()
+                self._deferred[record.source] = until_s
+                later.append((record.source, record.offset, until_s))
+                continue
             state = self._ledger.take(record)
             if state is None:
                 continue  # finished before a restart (the commit's offset map says so)
@@ -171,17 +197,58 @@ class Pipeline:
                 self._reject(bundle, state, record, exc, now=now, intent=intent)
                 continue
             decoded[intent.provider, intent.account] += 1
-            if intent.expires_at is not None and intent.expires_at <= now:
-                self._outbox.outcome(bundle, state, outcomes.expired(intent, now))
-                continue
-            parts, ready = self._batcher.add(intent)
-            self._ledger.travel(state, intent, parts)
-            for batch in ready:
-                self._dispatch(batch)
+            self._start(bundle, state, intent, parked, now)
         self._outbox.emit(bundle)
         for labels, n in decoded.items():
             self._metrics.intents_decoded.labels(*labels).inc(n)
         self._ledger.update_gauges()
+        return later
+
+    def _rewound(self, record: ConsumedRecord) -> bool:
+        """True for a record fetched before its partition was rewound to wait."""
+        until_s = self._deferred.get(record.source)
+        if until_s is None:
+            return False
+        if time.monotonic() < until_s:
+            return True
+        del self._deferred[record.source]
+        return False
+
+    def _parking_of(self, record: ConsumedRecord) -> Parked | None:
+        if record.topic != self._settings.topics.retry:
+            return None
+        return Parked.from_headers(record.headers)
+
+    def _start(
+        self,
+        bundle: Bundle,
+        state: InFlight,
+        intent: PushIntent,
+        parked: Parked | None,
+        now: datetime,
+    ) -> None:
+        """Send the intent's unanswered targets on their way (or end it, out of time)."""
+        client = self._clients[intent.account]
+        spans = remaining(intent.push.target_count, parked.done) if parked else None
+        state.parked = parked
+        if parked is not None:
+            self._metrics.resumed.labels(intent.provider, intent.account).inc()
+            waited = (now - parked.first_parked).total_seconds()
+            self._metrics.waited.labels(intent.provider, intent.account).set(waited)
+        if parked is None and intent.expires_at is not None and intent.expires_at <= now:
+            self._outbox.outcome(bundle, state, outcomes.expired(intent, now))
+            return
+        limit = deadline(intent, client.max_delivery_delay_s)
+        if limit <= now:
+            expired = outcomes.out_of_time(
+                intent, _unsent(intent, spans, parked), now, now, earlier=parked, deadline=limit
+            )
+            self._outbox.outcome(bundle, state, expired)
+            return
+        parts, ready = self._batcher.add(intent, spans)
+        self._ledger.travel(state, intent, parts)
+        for batch in ready:
+            self._dispatch(batch)
 
     def _decode(self, record: ConsumedRecord) -> PushIntent:
         if record.value is None:
@@ -233,11 +300,28 @@ class Pipeline:
         for part, result in zip(batch.parts, results, strict=True):
             state = self._ledger.part_done(part, result, dispatched_at)
             if state is not None:
-                outcome = outcomes.merge(
-                    part.intent, state.results, state.dispatched_at or dispatched_at, completed_at
-                )
-                self._outbox.outcome(bundle, state, outcome)
+                self._conclude(bundle, state, client, completed_at)
         self._outbox.emit(bundle)
+
+    def _conclude(
+        self, bundle: Bundle, state: InFlight, client: ProviderClient, now: datetime
+    ) -> None:
+        """Every part answered: the final outcome, or park what waits for the provider."""
+        assert state.intent is not None
+        conclusion = conclude(
+            state.intent,
+            state.results,
+            earlier=state.parked,
+            dispatched_at=state.dispatched_at or now,
+            now=now,
+            policy=self._policy,
+            throttled_for_s=client.throttled_for_s(),
+            max_delivery_delay_s=client.max_delivery_delay_s,
+        )
+        if conclusion.parked is not None:
+            self._outbox.park(bundle, state, conclusion.parked, conclusion.outcome)
+        elif conclusion.outcome is not None:
+            self._outbox.outcome(bundle, state, conclusion.outcome)
 
     def _flush_batches(self) -> None:
         for batch in self._batcher.flush():
@@ -363,6 +447,25 @@ class Pipeline:
                 return False
             await asyncio.sleep(0.01)
         return True
+
+
+def _unsent(
+    intent: PushIntent, spans: list[tuple[int, int]] | None, parked: Parked | None
+) -> list[tuple[Part, PartResult]]:
+    """The targets still waiting, as answers saying so (for an intent out of time)."""
+    code, _, message = parked.reason.partition(": ") if parked else ("", "", "")
+    waiting = PartResult(
+        OutcomeStatus.FAILED,
+        error_code=code or None,
+        error_message=message or None,
+        attempts=0,
+        provider_calls=0,
+        transient=True,
+    )
+    return [
+        (Part(intent, start, stop), waiting)
+        for start, stop in spans or ((0, intent.push.target_count),)
+    ]
 
 
 def _reason(error: DecodeError | ValidationError) -> str:

@@ -109,6 +109,24 @@ class Metrics:
             ["provider", "account"],
             registry=r,
         )
+        self.parked = Counter(
+            "push_intents_parked",
+            "Intents parked on the retry topic to wait for their provider (each parking).",
+            ["provider", "account"],
+            registry=r,
+        )
+        self.resumed = Counter(
+            "push_intents_resumed",
+            "Parked intents read back from the retry topic to be tried again.",
+            ["provider", "account"],
+            registry=r,
+        )
+        self.waited = Gauge(
+            "push_parked_wait_seconds",
+            "How long the latest parked intent read back had been waiting, per account.",
+            ["provider", "account"],
+            registry=r,
+        )
         self.in_flight_intents = Gauge(
             "push_in_flight_intents", "Intents consumed and not yet finished.", registry=r
         )

@@ -44,12 +44,7 @@ def merge(
     rejected: list[RejectedTarget] = list(earlier.rejected) if earlier else []
     failures = [result for _, result in results if result.status is OutcomeStatus.FAILED]
     pending = [result for _, result in results if result.status is OutcomeStatus.PENDING]
-    for part, result in results:
-        if result.status is OutcomeStatus.FAILED:
-            reason = f"{result.error_code or 'FAILED'}: {result.error_message or ''}".strip()
-            rejected.extend(RejectedTarget(target, reason) for target in part_targets(part))
-        else:
-            rejected.extend(result.rejected)
+    rejected.extend(rejections(results))
     total = intent.push.target_count
     if pending and not failures:
         status = OutcomeStatus.PENDING
@@ -77,6 +72,18 @@ def merge(
         + (earlier.provider_calls if earlier else 0),
         dispatched_at=earlier.dispatched_at if earlier and earlier.dispatched_at else dispatched_at,
     )
+
+
+def rejections(results: Sequence[tuple[Part, PartResult]]) -> list[RejectedTarget]:
+    """The targets the answers refused: those listed, and every target of a failed part."""
+    rejected: list[RejectedTarget] = []
+    for part, result in results:
+        if result.status is OutcomeStatus.FAILED:
+            reason = f"{result.error_code or 'FAILED'}: {result.error_message or ''}".strip()
+            rejected.extend(RejectedTarget(target, reason) for target in part_targets(part))
+        else:
+            rejected.extend(result.rejected)
+    return rejected
 
 
 def delayed(intent: PushIntent, parked: Parked, now: datetime) -> PushOutcome:

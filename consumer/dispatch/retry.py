@@ -96,7 +96,8 @@ class Retrier:
                 continue
             if attempts - reauths >= limits.max_attempts:
                 return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
-            if verdict.wait_s is not None and verdict.wait_s > limits.max_call_wait_s:
+            waits_s = min(verdict.wait_s, limits.max_wait_s) if verdict.wait_s is not None else 0.0
+            if waits_s > limits.max_call_wait_s:
                 # Too long to wait in line: hold the account, end the call; its intents
                 # are parked durably and come back when the window has passed.
                 self._channel.throttle(verdict.wait_s, verdict.reason)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -96,6 +97,7 @@ class IntentSource:
         self._assignment: set[Partition] = set()
         self._unrestored: list[Partition] = []  # assigned; commits not read back yet
         self._paused = False
+        self._deferred: dict[Partition, float] = {}  # paused until this monotonic time
         self._consumer.subscribe(
             list(topics),
             on_assign=self._on_assign,
@@ -182,13 +184,41 @@ class IntentSource:
         partitions = [TopicPartition(t, p) for t, p in self._assignment]
         if paused:
             self._consumer.pause(partitions)
-        else:
-            self._consumer.resume(partitions)
+        else:  # a deferred partition stays paused until its time
+            self._consumer.resume(
+                [tp for tp in partitions if (tp.topic, tp.partition) not in self._deferred]
+            )
         self._paused = paused
         return len(partitions)
 
+    async def defer(self, partition: Partition, offset: int, until_s: float) -> None:
+        """Read `partition` again from `offset`, not before the monotonic time `until_s`.
+
+        The partition is paused and rewound (what was fetched past `offset` is dropped by
+        the client), so a retry record not yet due costs no polling until it is.
+        """
+        await self._call(self._defer, partition, offset, until_s)
+
+    def _defer(self, partition: Partition, offset: int, until_s: float) -> None:
+        if partition not in self._assignment:
+            return
+        self._consumer.pause([TopicPartition(*partition)])
+        self._consumer.seek(TopicPartition(*partition, offset))
+        self._deferred[partition] = until_s
+
+    def _resume_due(self) -> None:
+        now = time.monotonic()
+        due = [partition for partition, until in self._deferred.items() if until <= now]
+        for partition in due:
+            del self._deferred[partition]
+        due = [partition for partition in due if partition in self._assignment]
+        if due and not self._paused:
+            self._consumer.resume([TopicPartition(*partition) for partition in due])
+
     def _consume(self, max_messages: int, timeout_s: float) -> list[ConsumedRecord]:
         records: list[ConsumedRecord] = []
+        if self._deferred:
+            self._resume_due()
         # Wait only for the first message, then take what is already fetched: consume()
         # alone would wait out its timeout whenever fewer than `max_messages` are ready.
         first = self._consumer.poll(timeout_s)
@@ -278,12 +308,16 @@ class IntentSource:
         log.info("revoked %s", removed)
         self._listener.revoked(removed)
         self._assignment.difference_update(removed)
+        for partition in removed:
+            self._deferred.pop(partition, None)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         removed = [(tp.topic, tp.partition) for tp in partitions]
         log.warning("lost %s", removed)
         self._listener.lost(removed)
         self._assignment.difference_update(removed)
+        for partition in removed:
+            self._deferred.pop(partition, None)
 
 
 def _header_pairs(headers: Any) -> tuple[tuple[str, bytes], ...]:

@@ -16,6 +16,7 @@ from consumer.kafka import ConsumedRecord
 from consumer.metrics import Metrics
 from consumer.model import Part, PartResult, PushIntent, PushOutcome
 from consumer.offsets import OffsetTracker
+from consumer.pipeline.parking import Parked
 from consumer.settings import PipelineSettings
 
 Partition = tuple[str, int]
@@ -28,7 +29,9 @@ class InFlight:
     source: Partition
     offset: int
     size: int
+    record: ConsumedRecord  # kept to park it again as it came (key, value, headers)
     intent: PushIntent | None = None
+    parked: Parked | None = None  # how it waited before, when it came from the retry topic
     parts_left: int = 0
     results: list[tuple[Part, PartResult]] = field(default_factory=list)
     dispatched_at: datetime | None = None
@@ -52,8 +55,9 @@ class Ledger:
 
     def take(self, record: ConsumedRecord) -> InFlight | None:
         """Start tracking a consumed message; None when it was finished before (skip it)."""
-        state = InFlight(record.source, record.offset, len(record.value or b""))
-        self.tracker.track(record.source, record.offset)
+        if not self.tracker.track(record.source, record.offset):
+            return None
+        state = InFlight(record.source, record.offset, len(record.value or b""), record)
         self._live[record.source, record.offset] = state
         self.count += 1
         self.bytes += state.size

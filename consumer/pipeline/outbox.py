@@ -22,6 +22,7 @@ from consumer.kafka import ConsumedRecord, OutgoingRecord, RecordSink, dead_lett
 from consumer.metrics import Metrics
 from consumer.model import AsyncPending, PushOutcome
 from consumer.pipeline.ledger import InFlight, Ledger
+from consumer.pipeline.parking import RETRY_HEADER, Parked
 from consumer.settings import TopicSettings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,22 @@ class Outbox:
         value = self._pending_encoder.encode(record)
         key = record.request_id.encode()
         bundle.records.append(OutgoingRecord(self._topics.pending, key, value))
+
+    def park(
+        self, bundle: Bundle, state: InFlight, parked: Parked, delayed: PushOutcome | None
+    ) -> None:
+        """The message waits on the retry topic as it came, with its parking header."""
+        record = state.record
+        headers = [(name, value) for name, value in record.headers if name != RETRY_HEADER]
+        headers.append(parked.header())
+        bundle.records.append(OutgoingRecord(self._topics.retry, record.key, record.value, headers))
+        provider = state.intent.provider if state.intent else ""
+        account = state.intent.account if state.intent else ""
+        self._metrics.parked.labels(provider, account).inc()
+        if delayed is not None:
+            self.outcome(bundle, state, delayed)
+        else:
+            bundle.states.append(state)
 
     def emit(self, bundle: Bundle) -> None:
         """Produce the bundle's records; its states finish once all are acknowledged."""

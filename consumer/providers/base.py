@@ -53,6 +53,15 @@ class ProviderClient(Protocol):
         """True when one intent's targets may be spread over several calls."""
         ...
 
+    @property
+    def max_delivery_delay_s(self) -> float:
+        """How long an intent may wait for this account (from its created_at)."""
+        ...
+
+    def throttled_for_s(self) -> float:
+        """Seconds the account's throttle window still holds every call (0 when free)."""
+        ...
+
     def call_bytes(self, key: BatchKey) -> int:
         """The body bytes of a call under `key` before any target is added."""
         ...

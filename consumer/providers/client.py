@@ -67,6 +67,15 @@ class ClientBase(Generic[A, C]):
         """Body bytes per call: the account's limit, or less once a 413 taught it."""
         return self._body_bytes
 
+    @property
+    def max_delivery_delay_s(self) -> float:
+        """How long an intent may wait for this account (from its created_at)."""
+        return self.account.max_delivery_delay_s
+
+    def throttled_for_s(self) -> float:
+        """Seconds the account's throttle window still holds every call."""
+        return self.channel.throttle_remaining_s()
+
     def too_large(self, body_bytes: int) -> int:
         """A body of `body_bytes` got a 413: later calls stay below it; return the new limit.
 

@@ -9,7 +9,7 @@ from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.exchange import Answer, Request
 from consumer.dispatch.limits import DispatchLimits
 from consumer.dispatch.retry import Retrier, Retry
-from consumer.errors import CircuitOpenError, DispatchError
+from consumer.errors import CircuitOpenError, DispatchError, ThrottledError
 from tests.unit.dispatch.virtual_time import VirtualTime
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -208,11 +208,24 @@ async def test_other_operations_honour_a_window_set_by_a_push(
 
 
 async def test_a_throttle_is_capped_by_max_wait(make_channel, time, provider):
-    channel = make_channel(max_wait_s=5.0)
+    channel = make_channel(max_wait_s=5.0, max_call_wait_s=5.0)
     provider.answer("/a", throttled(3600))
     tried, *_ = await time.run(retried(channel, "/a"))
     assert tried.value == "status 200"
     assert provider.sent_at("/a") == [0.0, 5.0]
+
+
+async def test_a_throttle_longer_than_a_call_waits_ends_the_call_as_transient(
+    make_channel, time, provider
+):
+    channel = make_channel(max_call_wait_s=5.0)
+    provider.answer("/a", throttled(60))
+    tried, *_ = await time.run(retried(channel, "/a"))
+    assert tried.transient, "the intents are parked, not failed"
+    assert provider.sent_at("/a") == [0.0], "no try inside the window"
+    assert channel.throttle_remaining_s() == 60.0
+    with pytest.raises(ThrottledError):  # and no other call of the account leaves either
+        await channel.send(Request("POST", "http://provider/b"))
 
 
 async def test_throttled_reports_the_window_until_it_passes(make_channel, time, events):

@@ -156,9 +156,17 @@ async def test_retry_after_is_waited_exactly_but_capped_by_max_wait(make_retrier
         Answer(429, b"", {"retry-after": "500"}),
         Answer(200, b""),
     )
-    tried = await make_retrier(max_wait_s=60.0).run(script, judge, failed)
+    tried = await make_retrier(max_wait_s=60.0, max_call_wait_s=60.0).run(script, judge, failed)
     assert tried.value == "ok"
     assert slept == [7.0, 60.0]
+
+
+async def test_a_retry_after_longer_than_a_call_waits_ends_it_transient_without_waiting(
+    make_retrier, slept
+):
+    script = Script(Answer(429, b"", {"retry-after": "30"}), Answer(200, b""))
+    tried = await make_retrier(max_call_wait_s=5.0).run(script, judge, failed)
+    assert (tried.transient, tried.attempts, slept) == (True, 1, [])
 
 
 async def test_retry_after_throttles_the_whole_account_while_the_call_waits():
@@ -169,7 +177,8 @@ async def test_retry_after_throttles_the_whole_account_while_the_call_waits():
         held.append(channel.throttled_until_s())  # what every other call of the account sees
         now[0] += seconds
 
-    channel = AccountChannel("azure", "acc", DispatchLimits(), clock=lambda: now[0], sleep=sleep)
+    limits = DispatchLimits(max_call_wait_s=10.0)
+    channel = AccountChannel("azure", "acc", limits, clock=lambda: now[0], sleep=sleep)
     try:
         script = Script(Answer(429, b"", {"retry-after": "7"}), Answer(200, b""))
         tried = await Retrier(channel).run(script, judge, failed)

@@ -140,6 +140,7 @@ def _result(part: Part, tried: Tried[Sent | Refused]) -> PartResult:
             http_status=outcome.status,
             error_code=outcome.code,
             attempts=tried.attempts,
+            transient=tried.transient,
         )
     rejected = tuple(
         RejectedTarget(handle, "unknown handle")

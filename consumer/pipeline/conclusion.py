@@ -1,0 +1,74 @@
+"""What becomes of an intent once every part it travelled in has an answer.
+
+Pure: no I/O. Every answer final (accepted, rejected, a permanent failure): one final
+outcome. Some part failed transiently (the provider did not say no): the intent is parked
+to be tried again, only its unanswered targets, unless it can no longer be delivered in
+time, which makes it EXPIRED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from consumer import outcomes
+from consumer.model import OutcomeStatus, Part, PartResult, PushIntent, PushOutcome
+from consumer.pipeline.parking import Parked, ParkingPolicy, deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Conclusion:
+    """Publish `outcome` (final, or DELAYED when the intent starts waiting) and/or park."""
+
+    outcome: PushOutcome | None
+    parked: Parked | None = None
+
+
+def conclude(
+    intent: PushIntent,
+    results: Sequence[tuple[Part, PartResult]],
+    *,
+    earlier: Parked | None,
+    dispatched_at: datetime,
+    now: datetime,
+    policy: ParkingPolicy,
+    throttled_for_s: float,
+    max_delivery_delay_s: float,
+) -> Conclusion:
+    """Final outcome, or parked (with a DELAYED outcome the first time it waits)."""
+    waiting = [(part, result) for part, result in results if _waits(result)]
+    if not waiting:
+        return Conclusion(outcomes.merge(intent, results, dispatched_at, now, earlier))
+    attempt = (earlier.attempt if earlier else 0) + 1
+    not_before = now + timedelta(seconds=policy.delay_s(attempt, throttled_for_s))
+    limit = deadline(intent, max_delivery_delay_s)
+    if not_before > limit:
+        final = outcomes.out_of_time(
+            intent, results, dispatched_at, now, earlier=earlier, deadline=limit
+        )
+        return Conclusion(final)
+    answered = [(part, result) for part, result in results if not _waits(result)]
+    first = waiting[0][1]
+    parked = Parked(
+        attempt=attempt,
+        not_before=not_before,
+        first_parked=earlier.first_parked if earlier else now,
+        reason=f"{first.error_code or 'UNAVAILABLE'}: {first.error_message or ''}",
+        done=(
+            *(earlier.done if earlier else ()),
+            *((part.start, part.stop) for part, _ in answered),
+        ),
+        rejected=(*(earlier.rejected if earlier else ()), *outcomes.rejections(answered)),
+        provider_calls=(earlier.provider_calls if earlier else 0)
+        + sum(result.provider_calls for _, result in results),
+        attempts=(earlier.attempts if earlier else 0)
+        + max(result.attempts for _, result in results),
+        dispatched_at=(earlier.dispatched_at if earlier else None) or dispatched_at,
+    )
+    delayed = outcomes.delayed(intent, parked, now) if attempt == 1 else None
+    return Conclusion(delayed, parked)
+
+
+def _waits(result: PartResult) -> bool:
+    return result.status is OutcomeStatus.FAILED and result.transient
