@@ -89,7 +89,7 @@ class Pipeline:
         self._policy = ParkingPolicy(
             settings.pipeline.retry_base_delay_s, settings.pipeline.retry_max_delay_s
         )
-        self._deferred: dict[Partition, float] = {}  # retry partitions rewound, until when
+        self._deferred: dict[Partition, int] = {}  # retry partitions rewound: to which offset
         self._partition_total = 0  # partitions of the intents topic, 0 while unknown
         self._source: IntentSource | None = None
         self.ready = False
@@ -180,7 +180,7 @@ class Pipeline:
                 continue
             if parked is not None and parked.not_before > now:
                 until_s = time.monotonic() + (parked.not_before - now).total_seconds()
-                self._deferred[record.source] = until_s
+                self._deferred[record.source] = record.offset
                 later.append((record.source, record.offset, until_s))
                 continue
             state = self._ledger.take(record)
@@ -205,11 +205,12 @@ class Pipeline:
         return later
 
     def _rewound(self, record: ConsumedRecord) -> bool:
-        """True for a record fetched before its partition was rewound to wait."""
-        until_s = self._deferred.get(record.source)
-        if until_s is None:
+        """True for a record fetched before its partition was rewound to wait: the partition
+        is read again from the record it waits for, so anything else of it is skipped."""
+        offset = self._deferred.get(record.source)
+        if offset is None:
             return False
-        if time.monotonic() < until_s:
+        if record.offset != offset:
             return True
         del self._deferred[record.source]
         return False
@@ -387,13 +388,19 @@ class Pipeline:
             p: o for p, o in self._ledger.tracker.committable().items() if p in revoked
         }
         self._ledger.forget(partitions)
+        self._forget_rewinds(partitions)
         self._count_assigned(exclude=partitions)
         self._share_rates(exclude=partitions)
         return offsets
 
     async def on_lost(self, partitions: list[Partition]) -> None:
         self._ledger.forget(partitions)
+        self._forget_rewinds(partitions)
         self._count_assigned(exclude=partitions)
+
+    def _forget_rewinds(self, partitions: list[Partition]) -> None:
+        for partition in partitions:
+            self._deferred.pop(partition, None)
 
     async def on_restored(self, partition: Partition, offset: int, metadata: str) -> None:
         self._ledger.tracker.restore(partition, offset, metadata)

@@ -100,7 +100,7 @@ class Retrier:
             if waits_s > limits.max_call_wait_s:
                 # Too long to wait in line: hold the account, end the call; its intents
                 # are parked durably and come back when the window has passed.
-                self._channel.throttle(verdict.wait_s, verdict.reason)
+                self._channel.throttle(waits_s, verdict.reason)
                 return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
             retries += 1
             ambiguous_retries += ambiguous

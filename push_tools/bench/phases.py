@@ -248,6 +248,7 @@ def _config(env: BenchEnvironment, plan: BenchPlan, name: str) -> dict[str, Any]
         "outcomes": plan.topic(f"{name}-outcomes"),
         "dlq": plan.topic(f"{name}-dlq"),
         "pending": plan.topic(f"{name}-pending"),
+        "retry": plan.topic(f"{name}-retry"),
     }
     return pipeline_config(
         env.bootstrap,

@@ -40,6 +40,7 @@ _NON_NEGATIVE = (
     "throttle_s",
     "throttle_after_s",
     "violation_tolerance_ms",
+    "in_flight_grace_ms",
 )
 
 
@@ -67,6 +68,8 @@ class Faults:
     throttle_s: float = 0.0  # a throttle storm: every call in this window is throttled ...
     throttle_after_s: float = 0.0  # ... starting this long after the faults were set
     violation_tolerance_ms: float = 50.0  # a call this early after a hold is not a violation
+    # A call arriving this soon after a hold began was in flight before the client heard.
+    in_flight_grace_ms: float = 250.0
     # Where faults apply. None: latency and rate faults on push only, the timed windows
     # (outage, storm) everywhere but /_admin. A list: both only on the listed endpoints.
     endpoints: tuple[str, ...] | None = None
@@ -188,13 +191,22 @@ class FaultState:
     All times are simulated epoch seconds (SimClock). One simulator is one account.
     """
 
-    __slots__ = ("_faults", "_held_until_s", "_outage", "_past_end_s", "_rng", "_storm")
+    __slots__ = (
+        "_faults",
+        "_held_since_s",
+        "_held_until_s",
+        "_outage",
+        "_past_end_s",
+        "_rng",
+        "_storm",
+    )
 
     def __init__(self, faults: Faults, now_s: float, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
         self._faults = faults
         self._outage = self._storm = (0.0, 0.0)
         self._held_until_s = 0.0  # 0 = never held
+        self._held_since_s = float("-inf")  # when the current hold began
         self._past_end_s: float | None = None  # the latest end of a replaced scenario's fault
         self.set(faults, now_s)
 
@@ -228,7 +240,11 @@ class FaultState:
 
     def hold(self, now_s: float, seconds: float) -> None:
         """A throttled answer was sent: the account waits `seconds` (never shortened)."""
-        self._held_until_s = max(self._held_until_s, now_s + max(0.0, seconds))
+        until_s = now_s + max(0.0, seconds)
+        if until_s > self._held_until_s:
+            if self._held_until_s - self._tolerance_s() <= now_s:
+                self._held_since_s = now_s  # a new hold, not an extension
+            self._held_until_s = until_s
 
     def held_until(self) -> float | None:
         """The end of the current or last throttle hold (None: never held)."""
@@ -236,8 +252,13 @@ class FaultState:
 
     def early_s(self, now_s: float) -> float:
         """Seconds left on the throttle hold, 0 when a call now is allowed (with tolerance)."""
+        if now_s - self._held_since_s < self._faults.in_flight_grace_ms / 1000.0:
+            return 0.0  # sent before the client could have heard of the hold
         left = self._held_until_s - now_s
-        return left if left > self._faults.violation_tolerance_ms / 1000.0 else 0.0
+        return left if left > self._tolerance_s() else 0.0
+
+    def _tolerance_s(self) -> float:
+        return self._faults.violation_tolerance_ms / 1000.0
 
     def last_fault_end(self, now_s: float, cut_at_s: float | None = None) -> float | None:
         """The latest end, at or before `now_s`, of an outage, a storm or a throttle hold.

@@ -51,6 +51,7 @@ def config_for(
             "outcomes": f"outcomes-{run}",
             "dlq": f"dlq-{run}",
             "pending": f"pending-{run}",
+            "retry": f"retry-{run}",
         },
         "pipeline": {"linger_ms": 30, "commit_interval_ms": 100, **pipeline},
         "metrics": {"host": "127.0.0.1", "port": 0},

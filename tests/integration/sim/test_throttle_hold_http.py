@@ -102,9 +102,15 @@ def test_a_throttle_storm_throttles_every_call_in_it_and_none_after(azure):
 
 
 def test_storm_calls_that_ignore_retry_after_are_violations(azure):
-    set_faults(azure, throttle_s=10, retry_after_s=3)
+    set_faults(azure, throttle_s=10, retry_after_s=3, in_flight_grace_ms=0)
     assert [push(azure).status_code for _ in range(3)] == [429, 429, 429]
     assert ledger(azure)["violations"] == 2
+
+
+def test_a_call_right_after_a_hold_began_was_in_flight_and_is_no_violation(azure):
+    set_faults(azure, throttle_s=10, retry_after_s=3, in_flight_grace_ms=10_000)
+    assert [push(azure).status_code for _ in range(2)] == [429, 429]
+    assert ledger(azure)["violations"] == 0
 
 
 def test_storm_applies_only_to_the_listed_endpoints(azure):

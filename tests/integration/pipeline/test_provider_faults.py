@@ -1,0 +1,172 @@
+"""A provider's bad minute delays pushes; it never fails them (real broker, simulators).
+
+The simulators' timed fault windows stand for an outage or a 429 storm; their ledgers
+count deliveries, duplicates, calls sent inside a throttle window (violations) and the
+time from the end of a fault to the first accepted push.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from consumer.model import OutcomeStatus, PushIntent, PushOutcome
+from consumer.settings import load_settings
+from tests.integration.pipeline.harness import (
+    Sims,
+    azure_intent,
+    config_for,
+    ledger,
+    produce_intents,
+    read_outcomes,
+    responsys_intent,
+    running,
+    with_topics,
+)
+
+pytestmark = pytest.mark.integration
+
+RATE_PER_S = 40
+FAULT_AFTER_S = 3.0
+
+
+def set_faults(url: str, **faults: Any) -> None:
+    httpx.put(f"{url}/_admin/faults", json=faults, timeout=10).raise_for_status()
+
+
+def fault_config(bootstrap: str, sims: Sims) -> dict[str, Any]:
+    config = config_for(bootstrap, sims, retry_base_delay_s=0.5, retry_max_delay_s=2.0)
+    for account in config["accounts"].values():
+        account["limits"].update(breaker_failure_threshold=5, breaker_reset_s=1.0)
+    return config
+
+
+class PacedProducer:
+    """Produces intents at a steady rate on a thread of its own, for `seconds`."""
+
+    def __init__(self, bootstrap: str, topic: str, make: Any, seconds: float) -> None:
+        self.intents: list[PushIntent] = []
+        self._args = (bootstrap, topic, make, seconds)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        bootstrap, topic, make, seconds = self._args
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < seconds:
+            batch = [make(n + k) for k in range(RATE_PER_S // 10)]
+            produce_intents(bootstrap, topic, batch)
+            self.intents += batch
+            n += len(batch)
+            time.sleep(0.1)
+
+    def __enter__(self) -> PacedProducer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._thread.join(120)
+
+
+def finals(bootstrap: str, topic: str, intents: list[PushIntent]) -> dict[str, PushOutcome]:
+    """The last outcome of every intent, final or PENDING (the poller is off here)."""
+    wanted = {i.intent_id for i in intents}
+    deadline = time.monotonic() + 90
+    while True:
+        outcomes = read_outcomes(bootstrap, topic, 10**9, timeout_s=3)
+        final = {o.intent_id: o for o in outcomes if o.final or o.status is OutcomeStatus.PENDING}
+        missing = wanted - set(final)
+        if not missing or time.monotonic() > deadline:
+            break
+    if missing:
+        pytest.fail(f"{len(missing)} intents without a final outcome, e.g. {sorted(missing)[:3]}")
+    return final
+
+
+@pytest.fixture
+def azure_fault_run(
+    request: pytest.FixtureRequest, kafka_bootstrap: str, sims: Sims
+) -> tuple[dict[str, PushOutcome], list[PushOutcome], dict[str, Any]]:
+    faults: dict[str, Any] = request.param
+    settings = with_topics(load_settings(None, **fault_config(kafka_bootstrap, sims)))
+    with running(settings):
+        set_faults(sims.azure, **faults)
+        make = lambda n: azure_intent(f"az-{n}", n % 5, [f"dev-{n}-{k}" for k in range(3)])  # noqa: E731
+        with PacedProducer(kafka_bootstrap, settings.topics.intents, make, 20.0) as producer:
+            pass
+        final = finals(kafka_bootstrap, settings.topics.outcomes, producer.intents)
+    every = read_outcomes(kafka_bootstrap, settings.topics.outcomes, 10**9, timeout_s=3)
+    return final, every, ledger(sims.azure)
+
+
+OUTAGE = {"outage_s": 10.0, "outage_after_s": FAULT_AFTER_S, "endpoints": ["push"]}
+REFUSED = {**OUTAGE, "outage_mode": "refuse"}
+STORM = {"throttle_s": 10.0, "throttle_after_s": FAULT_AFTER_S, "retry_after_s": 2}
+
+
+@pytest.mark.parametrize(
+    "azure_fault_run", [OUTAGE, REFUSED, STORM], ids=["503-outage", "refused", "429-storm"],
+    indirect=True,
+)  # fmt: skip
+def test_a_provider_fault_delays_intents_and_fails_none(azure_fault_run) -> None:
+    final, every, book = azure_fault_run
+    statuses = Counter(outcome.status for outcome in final.values())
+    delayed = [o for o in every if o.status is OutcomeStatus.DELAYED]
+    print(
+        f"\nfinal {dict(statuses)}; DELAYED outcomes {len(delayed)};"
+        f" deliveries {book['deliveries']}, duplicates {book['duplicate_deliveries']},"
+        f" violations {book['violations']},"
+        f" first accepted after the fault {book['first_accepted_after_fault_ms']} ms"
+    )
+    assert statuses == {OutcomeStatus.ACCEPTED: len(final)}, "no FAILED, none lost"
+    assert delayed, "intents that waited said so (DELAYED, not final)"
+    assert all(not o.final for o in delayed)
+    assert book["deliveries"] == 3 * len(final)
+    assert book["duplicate_deliveries"] == 0
+    assert book["violations"] == 0, "no call inside a Retry-After window"
+    assert book["first_accepted_after_fault_ms"] is not None
+    assert book["first_accepted_after_fault_ms"] <= 5000
+
+
+def test_a_throttled_account_does_not_slow_a_healthy_one(kafka_bootstrap: str, sims: Sims) -> None:
+    config = fault_config(kafka_bootstrap, sims)
+    config["accounts"]["rs"]["throttle_wait_s"] = 10.0
+    config["pipeline"]["max_in_flight_intents"] = 200  # a stuck account must not fill it
+    settings = with_topics(load_settings(None, **config))
+
+    def make(n: int) -> PushIntent:
+        if n % 2:
+            return responsys_intent(f"rs-{n}", f"Camp_{n % 3}", [f"cust-{n}"])
+        return azure_intent(f"az-{n}", n % 5, [f"dev-{n}"])
+
+    with running(settings):
+        set_faults(
+            sims.responsys, throttle_s=12.0, throttle_after_s=FAULT_AFTER_S, retry_after_s=10.0
+        )
+        with PacedProducer(kafka_bootstrap, settings.topics.intents, make, 18.0) as producer:
+            started = datetime.now(UTC)
+        final = finals(kafka_bootstrap, settings.topics.outcomes, producer.intents)
+    azure = [o for o in final.values() if o.provider == "azure"]
+    before = [o for o in azure if (o.completed_at - started).total_seconds() < FAULT_AFTER_S]
+    window = [
+        o for o in azure
+        if FAULT_AFTER_S + 1 <= (o.completed_at - started).total_seconds() < FAULT_AFTER_S + 11
+    ]  # fmt: skip
+    rate_before = len(before) / FAULT_AFTER_S
+    rate_during = len(window) / 10.0
+    rs = Counter(o.status for o in final.values() if o.provider == "responsys")
+    book = ledger(sims.responsys)
+    print(
+        f"\nazure intents/s before {rate_before:.1f}, during the throttle {rate_during:.1f}"
+        f" ({rate_during / rate_before:.2f}x); responsys final {dict(rs)};"
+        f" violations {book['violations']}"
+    )
+    assert rate_during >= 0.9 * rate_before
+    assert OutcomeStatus.FAILED not in rs
+    assert book["violations"] == 0
