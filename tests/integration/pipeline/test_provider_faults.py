@@ -107,14 +107,18 @@ def azure_fault_run(
 
 OUTAGE = {"outage_s": 10.0, "outage_after_s": FAULT_AFTER_S, "endpoints": ["push"]}
 REFUSED = {**OUTAGE, "outage_mode": "refuse"}
+# Retry-After 2: calls wait in line (up to max_call_wait_s); 8: longer, so intents park.
 STORM = {"throttle_s": 10.0, "throttle_after_s": FAULT_AFTER_S, "retry_after_s": 2}
+LONG_STORM = {**STORM, "retry_after_s": 8}
 
 
 @pytest.mark.parametrize(
-    "azure_fault_run", [OUTAGE, REFUSED, STORM], ids=["503-outage", "refused", "429-storm"],
-    indirect=True,
+    ("azure_fault_run", "parks"),
+    [(OUTAGE, True), (REFUSED, True), (STORM, False), (LONG_STORM, True)],
+    ids=["503-outage", "refused", "429-storm-short-wait", "429-storm-long-wait"],
+    indirect=["azure_fault_run"],
 )  # fmt: skip
-def test_a_provider_fault_delays_intents_and_fails_none(azure_fault_run) -> None:
+def test_a_provider_fault_delays_intents_and_fails_none(azure_fault_run, parks: bool) -> None:
     final, every, book = azure_fault_run
     statuses = Counter(outcome.status for outcome in final.values())
     delayed = [o for o in every if o.status is OutcomeStatus.DELAYED]
@@ -125,7 +129,7 @@ def test_a_provider_fault_delays_intents_and_fails_none(azure_fault_run) -> None
         f" first accepted after the fault {book['first_accepted_after_fault_ms']} ms"
     )
     assert statuses == {OutcomeStatus.ACCEPTED: len(final)}, "no FAILED, none lost"
-    assert delayed, "intents that waited said so (DELAYED, not final)"
+    assert bool(delayed) is parks, "intents that wait parked say so (DELAYED, not final)"
     assert all(not o.final for o in delayed)
     assert book["deliveries"] == 3 * len(final)
     assert book["duplicate_deliveries"] == 0
