@@ -4,6 +4,8 @@
 event loop; the blocking Kafka consumer lives on its own thread (`kafka.IntentSource`),
 one hop per batch of messages. The parts:
 
+    pipeline.intake     records in: decode, validate, dead letters, retry records not due
+    pipeline.dispatcher plan calls, send them, conclude: final outcome or park and wait
     pipeline.ledger     every message read and not finished: offsets, counts, the bound
     pipeline.outbox     encode, produce, acknowledge, finish
     kafka.rebalance     the consumer thread's callbacks, run here within one deadline
@@ -18,24 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 
-from consumer import outcomes
 from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
-from consumer.batching import Batcher
 from consumer.deadline import Deadline
-from consumer.errors import DecodeError, PushDispatchError, UnknownSchemaError, ValidationError
-from consumer.kafka import ConsumedRecord, IntentSource, RecordSink
+from consumer.errors import PushDispatchError
+from consumer.kafka import IntentSource, RecordSink
 from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
-from consumer.model import Batch, OutcomeStatus, Part, PartResult, PushIntent
-from consumer.pipeline.conclusion import conclude
-from consumer.pipeline.ledger import InFlight, Ledger, Partition
-from consumer.pipeline.outbox import Bundle, Outbox
-from consumer.pipeline.parking import Parked, ParkingPolicy, deadline, remaining
-from consumer.pipeline.pending import pending_request
+from consumer.pipeline.dispatcher import Dispatcher
+from consumer.pipeline.intake import Intake, Rewind
+from consumer.pipeline.ledger import Ledger, Partition
+from consumer.pipeline.outbox import Outbox
 from consumer.probes import Probes
 from consumer.providers.base import ProviderClient
 from consumer.settings import Settings
@@ -47,7 +43,6 @@ log = logging.getLogger(__name__)
 # Intents taken in one event-loop step: a whole consumed batch at once (up to 1,000) held
 # the loop for tens of milliseconds, delaying due batches and answers (the latency tail).
 INTAKE_CHUNK = 50
-BATCH_TASK = "batch-"
 
 
 class Pipeline:
@@ -69,8 +64,6 @@ class Pipeline:
         self._limits = settings.pipeline
         self._clients = clients
         self._metrics = metrics
-        self._decoder = decoder
-        self._validator = validator
         self._probes = probes or Probes()
         self._probes.set_readiness(lambda: self.ready)
         self._ledger = Ledger(settings.pipeline, metrics)
@@ -83,13 +76,25 @@ class Pipeline:
             pending_encoder=pending_encoder,
             on_failure=self._fail,
         )
-        self._batcher = Batcher(clients, settings.pipeline.linger_ms / 1000)
+        self._dispatcher = Dispatcher(
+            settings,
+            clients,
+            metrics,
+            ledger=self._ledger,
+            outbox=self._outbox,
+            supervisor=self._supervisor,
+        )
+        self._intake = Intake(
+            settings.topics.retry,
+            metrics,
+            decoder=decoder,
+            validator=validator,
+            ledger=self._ledger,
+            outbox=self._outbox,
+            dispatcher=self._dispatcher,
+        )
         self._failure: BaseException | None = None
         self._stopping: Deadline | None = None  # the stop's deadline, once stopping
-        self._policy = ParkingPolicy(
-            settings.pipeline.retry_base_delay_s, settings.pipeline.retry_max_delay_s
-        )
-        self._deferred: dict[Partition, int] = {}  # retry partitions rewound: to which offset
         self._partition_total = 0  # partitions of the intents topic, 0 while unknown
         self._source: IntentSource | None = None
         self.ready = False
@@ -122,9 +127,9 @@ class Pipeline:
                 take = await self._make_room()
                 records = await source.consume(take, 0.1 if take > 1 else 0)
                 self._beat("consume")
-                later: list[tuple[Partition, int, float]] = []
+                later: list[Rewind] = []
                 for start in range(0, len(records), INTAKE_CHUNK):
-                    later += self._intake(records[start : start + INTAKE_CHUNK])
+                    later += self._intake.take(records[start : start + INTAKE_CHUNK])
                     await asyncio.sleep(0)  # let due batches and answers through
                 for partition, offset, until_s in later:
                     await source.defer(partition, offset, until_s)
@@ -150,7 +155,7 @@ class Pipeline:
         if room == 0:
             if not self._source.paused:
                 self._metrics.paused_partitions.set(await self._source.pause_all())
-                self._flush_batches()  # full of parked intents: send what we have
+                self._dispatcher.flush()  # full of parked intents: send what we have
             # Resume the moment enough work finished, not at the next poll timeout;
             # meanwhile poll without waiting (rebalance callbacks run in poll).
             await self._ledger.wait_drained(0.1)
@@ -160,182 +165,13 @@ class Pipeline:
             self._metrics.paused_partitions.set(0)
         return min(self._limits.consume_batch, room)
 
-    def _intake(self, records: list[ConsumedRecord]) -> list[tuple[Partition, int, float]]:
-        """Take records into the ledger and the batcher; return the retry partitions to
-        rewind (partition, offset, monotonic time) because their next record is not due."""
-        now = datetime.now(UTC)
-        self._metrics.intents_consumed.inc(len(records))
-        bundle = Bundle()
-        later: list[tuple[Partition, int, float]] = []
-        decoded: Counter[tuple[str, str]] = Counter()
-        for record in records:
-            if self._rewound(record):
-                continue
-            try:
-                parked = self._parking_of(record)
-            except DecodeError as exc:
-                parked = None
-                if (state := self._ledger.take(record)) is not None:
-                    self._reject(bundle, state, record, exc, now=now, intent=None)
-                continue
-            if parked is not None and parked.not_before > now:
-                until_s = time.monotonic() + (parked.not_before - now).total_seconds()
-                self._deferred[record.source] = record.offset
-                later.append((record.source, record.offset, until_s))
-                continue
-            state = self._ledger.take(record)
-            if state is None:
-                continue  # finished before a restart (the commit's offset map says so)
-            try:
-                intent = self._decode(record)
-            except DecodeError as exc:
-                self._reject(bundle, state, record, exc, now=now, intent=None)
-                continue
-            try:
-                self._validator.validate(intent)
-            except ValidationError as exc:
-                self._reject(bundle, state, record, exc, now=now, intent=intent)
-                continue
-            decoded[intent.provider, intent.account] += 1
-            self._start(bundle, state, intent, parked, now)
-        self._outbox.emit(bundle)
-        for labels, n in decoded.items():
-            self._metrics.intents_decoded.labels(*labels).inc(n)
-        self._ledger.update_gauges()
-        return later
-
-    def _rewound(self, record: ConsumedRecord) -> bool:
-        """True for a record fetched before its partition was rewound to wait: the partition
-        is read again from the record it waits for, so anything else of it is skipped."""
-        offset = self._deferred.get(record.source)
-        if offset is None:
-            return False
-        if record.offset != offset:
-            return True
-        del self._deferred[record.source]
-        return False
-
-    def _parking_of(self, record: ConsumedRecord) -> Parked | None:
-        if record.topic != self._settings.topics.retry:
-            return None
-        return Parked.from_headers(record.headers)
-
-    def _start(
-        self,
-        bundle: Bundle,
-        state: InFlight,
-        intent: PushIntent,
-        parked: Parked | None,
-        now: datetime,
-    ) -> None:
-        """Send the intent's unanswered targets on their way (or end it, out of time)."""
-        client = self._clients[intent.account]
-        spans = remaining(intent.push.target_count, parked.done) if parked else None
-        state.parked = parked
-        if parked is not None:
-            self._metrics.resumed.labels(intent.provider, intent.account).inc()
-            waited = (now - parked.first_parked).total_seconds()
-            self._metrics.waited.labels(intent.provider, intent.account).set(waited)
-        if parked is None and intent.expires_at is not None and intent.expires_at <= now:
-            self._outbox.outcome(bundle, state, outcomes.expired(intent, now))
-            return
-        limit = deadline(intent, client.max_delivery_delay_s)
-        if limit <= now:
-            expired = outcomes.out_of_time(
-                intent, _unsent(intent, spans, parked), now, now, earlier=parked, deadline=limit
-            )
-            self._outbox.outcome(bundle, state, expired)
-            return
-        parts, ready = self._batcher.add(intent, spans)
-        self._ledger.travel(state, intent, parts)
-        for batch in ready:
-            self._dispatch(batch)
-
-    def _decode(self, record: ConsumedRecord) -> PushIntent:
-        if record.value is None:
-            raise DecodeError("the message has no value (a tombstone is not an intent)")
-        return self._decoder.decode(record.value)
-
-    def _reject(
-        self,
-        bundle: Bundle,
-        state: InFlight,
-        record: ConsumedRecord,
-        error: DecodeError | ValidationError,
-        *,
-        now: datetime,
-        intent: PushIntent | None,
-    ) -> None:
-        reason = _reason(error)
-        invalid = (
-            outcomes.invalid(error.intent_id, reason.upper(), str(error), now, intent)
-            if error.intent_id
-            else None
-        )
-        self._outbox.dead_letter(bundle, state, record, error, reason=reason, invalid=invalid)
-
-    # --- dispatch -----------------------------------------------------------------------
-
-    def _dispatch(self, batch: Batch) -> None:
-        self._supervisor.start(self._send(batch), f"{BATCH_TASK}{batch.batch_id}")
-
-    async def _send(self, batch: Batch) -> None:
-        client = self._clients[batch.key.account]
-        provider = batch.key.provider
-        targets = batch.target_count
-        self._metrics.batch_targets.labels(provider).observe(targets)
-        self._metrics.batch_fill.labels(provider).observe(targets / client.max_targets)
-        self._metrics.targets_sent.labels(provider, batch.key.account).inc(targets)
-        dispatched_at = datetime.now(UTC)
-        try:
-            results = await client.send(batch)
-        except Exception as exc:  # a client bug must not lose intents: fail the batch
-            log.exception("provider client failed on batch %s", batch.batch_id)
-            failed = PartResult(OutcomeStatus.FAILED, error_code="INTERNAL", error_message=str(exc))
-            results = tuple(failed for _ in batch.parts)
-        bundle = Bundle()
-        pending = pending_request(batch, results, dispatched_at, self._settings.status)
-        if pending is not None:
-            self._outbox.pending(bundle, pending)
-        completed_at = datetime.now(UTC)
-        for part, result in zip(batch.parts, results, strict=True):
-            state = self._ledger.part_done(part, result, dispatched_at)
-            if state is not None:
-                self._conclude(bundle, state, client, completed_at)
-        self._outbox.emit(bundle)
-
-    def _conclude(
-        self, bundle: Bundle, state: InFlight, client: ProviderClient, now: datetime
-    ) -> None:
-        """Every part answered: the final outcome, or park what waits for the provider."""
-        assert state.intent is not None
-        conclusion = conclude(
-            state.intent,
-            state.results,
-            earlier=state.parked,
-            dispatched_at=state.dispatched_at or now,
-            now=now,
-            policy=self._policy,
-            throttled_for_s=client.throttled_for_s(),
-            max_delivery_delay_s=client.max_delivery_delay_s,
-        )
-        if conclusion.parked is not None:
-            self._outbox.park(bundle, state, conclusion.parked, conclusion.outcome)
-        elif conclusion.outcome is not None:
-            self._outbox.outcome(bundle, state, conclusion.outcome)
-
-    def _flush_batches(self) -> None:
-        for batch in self._batcher.flush():
-            self._dispatch(batch)
-
     # --- background loops ---------------------------------------------------------------
 
     async def _linger_loop(self) -> None:
         tick = max(0.002, self._limits.linger_ms / 1000 / 10)
         while True:
             await asyncio.sleep(tick)
-            for batch in self._batcher.due():
-                self._dispatch(batch)
+            self._dispatcher.send_due()
             self._beat("linger")
 
     async def _commit_loop(self) -> None:
@@ -381,26 +217,22 @@ class Pipeline:
         self, partitions: list[Partition], deadline: Deadline
     ) -> dict[Partition, object]:
         """Finish the work of revoked partitions by `deadline`; return what to commit."""
-        self._flush_batches()
+        self._dispatcher.flush()
         await self._until(lambda: self._ledger.unfinished(partitions) == 0, deadline)
         revoked = set(partitions)
         offsets: dict[Partition, object] = {
             p: o for p, o in self._ledger.tracker.committable().items() if p in revoked
         }
         self._ledger.forget(partitions)
-        self._forget_rewinds(partitions)
+        self._intake.forget(partitions)
         self._count_assigned(exclude=partitions)
         self._share_rates(exclude=partitions)
         return offsets
 
     async def on_lost(self, partitions: list[Partition]) -> None:
         self._ledger.forget(partitions)
-        self._forget_rewinds(partitions)
+        self._intake.forget(partitions)
         self._count_assigned(exclude=partitions)
-
-    def _forget_rewinds(self, partitions: list[Partition]) -> None:
-        for partition in partitions:
-            self._deferred.pop(partition, None)
 
     async def on_restored(self, partition: Partition, offset: int, metadata: str) -> None:
         self._ledger.tracker.restore(partition, offset, metadata)
@@ -431,14 +263,14 @@ class Pipeline:
         revocation that closing the consumer triggers does not wait again.
         """
         deadline = self._stopping = Deadline.after(self._limits.shutdown_timeout_s)
-        log.info("stopping: flushing %d open targets", self._batcher.open_targets)
-        self._flush_batches()
+        log.info("stopping: flushing %d open targets", self._dispatcher.open_targets)
+        self._dispatcher.flush()
         if not await self._until(lambda: self._ledger.count == 0, deadline):
             log.warning(
                 "%d intents unfinished at the deadline (%d calls abandoned); they will be"
                 " read again",
                 self._ledger.count,
-                self._supervisor.running(BATCH_TASK),
+                self._dispatcher.calls_in_flight,
             )
         await self._supervisor.stop()
         await self._commit()
@@ -454,30 +286,3 @@ class Pipeline:
                 return False
             await asyncio.sleep(0.01)
         return True
-
-
-def _unsent(
-    intent: PushIntent, spans: list[tuple[int, int]] | None, parked: Parked | None
-) -> list[tuple[Part, PartResult]]:
-    """The targets still waiting, as answers saying so (for an intent out of time)."""
-    code, _, message = parked.reason.partition(": ") if parked else ("", "", "")
-    waiting = PartResult(
-        OutcomeStatus.FAILED,
-        error_code=code or None,
-        error_message=message or None,
-        attempts=0,
-        provider_calls=0,
-        transient=True,
-    )
-    return [
-        (Part(intent, start, stop), waiting)
-        for start, stop in spans or ((0, intent.push.target_count),)
-    ]
-
-
-def _reason(error: DecodeError | ValidationError) -> str:
-    if isinstance(error, UnknownSchemaError):
-        return "unknown_schema"
-    if isinstance(error, DecodeError):
-        return "undecodable"
-    return error.rule or "invalid"
