@@ -48,9 +48,10 @@ def merge(
     total = intent.push.target_count
     if pending and not failures:
         status = OutcomeStatus.PENDING
-    elif len(failures) == len(results) and not (earlier and earlier.done):
+    elif len(failures) == len(results) and not (earlier and earlier.accepted):
         status = OutcomeStatus.FAILED
-        rejected = []  # every target failed for the same reason: say it once, below
+        if len({target.reason for target in rejected}) == 1:
+            rejected = []  # every target failed for the same reason: say it once, below
     else:
         status = _delivered(len(rejected), total)
     failure = failures[0] if failures else None
@@ -121,8 +122,18 @@ def out_of_time(
         for part, result in results
     ]
     outcome = merge(intent, ended, dispatched_at, completed_at, earlier)
-    if outcome.status is OutcomeStatus.FAILED and outcome.error_code == DELIVERY_DEADLINE:
-        return replace(outcome, status=OutcomeStatus.EXPIRED)
+    if outcome.status is OutcomeStatus.FAILED:  # nothing delivered: the intent ran out of time
+        waited = next(
+            ended_result
+            for (_, ended_result), (_, was) in zip(ended, results, strict=True)
+            if was.transient
+        )
+        return replace(
+            outcome,
+            status=OutcomeStatus.EXPIRED,
+            error_code=DELIVERY_DEADLINE,
+            error_message=waited.error_message,
+        )
     return outcome
 
 

@@ -65,6 +65,8 @@ def conclude(
         attempts=(earlier.attempts if earlier else 0)
         + max(result.attempts for _, result in results),
         dispatched_at=(earlier.dispatched_at if earlier else None) or dispatched_at,
+        accepted=(earlier.accepted if earlier else 0)
+        + sum(part.size for part, result in answered if result.status is not OutcomeStatus.FAILED),
     )
     delayed = outcomes.delayed(intent, parked, now) if attempt == 1 else None
     return Conclusion(delayed, parked)

@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from consumer.errors import DecodeError
 from consumer.model import PushIntent, RejectedTarget
@@ -39,6 +40,7 @@ class Parked:
     provider_calls: int = 0
     attempts: int = 0
     dispatched_at: datetime | None = None
+    accepted: int = 0  # targets the provider took (delivered or rejected) in earlier tries
 
     def header(self) -> tuple[str, bytes]:
         body = {
@@ -51,6 +53,7 @@ class Parked:
             "provider_calls": self.provider_calls,
             "attempts": self.attempts,
             "dispatched_at_ms": _ms(self.dispatched_at) if self.dispatched_at else None,
+            "accepted": self.accepted,
         }
         return RETRY_HEADER, json.dumps(body, separators=(",", ":")).encode()
 
@@ -61,7 +64,7 @@ class Parked:
         if raw is None:
             return None
         try:
-            body = json.loads(raw)
+            body = _object(json.loads(raw))
             dispatched = body.get("dispatched_at_ms")
             return cls(
                 attempt=int(body["attempt"]),
@@ -73,8 +76,9 @@ class Parked:
                 provider_calls=int(body["provider_calls"]),
                 attempts=int(body["attempts"]),
                 dispatched_at=_time(dispatched) if dispatched is not None else None,
+                accepted=int(body.get("accepted", 0)),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
             raise DecodeError(f"unreadable {RETRY_HEADER} header: {exc}", raw) from exc
 
 
@@ -88,7 +92,8 @@ class ParkingPolicy:
 
     def delay_s(self, attempt: int, throttled_s: float) -> float:
         """The wait before try `attempt + 1`; never inside the account's throttle window."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** max(0, attempt - 1))
+        growth = 2.0 ** min(max(0, attempt - 1), 64)  # past 2^64 the cap has long applied
+        ceiling = min(self.max_delay_s, self.base_delay_s * growth)
         return max(throttled_s, self.uniform(ceiling / 2, ceiling))
 
 
@@ -109,6 +114,12 @@ def remaining(total: int, done: Sequence[Span]) -> list[Span]:
     if start < total:
         spans.append((start, total))
     return [span for span in spans if span[0] < span[1]]
+
+
+def _object(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _ms(moment: datetime) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import pytest
-
 from consumer import outcomes
 from consumer.model import OutcomeStatus, Part, PartResult, PushIntent, RejectedTarget
 from consumer.pipeline.parking import Parked
@@ -171,7 +169,9 @@ def test_accepted_after_waiting_counts_the_calls_and_attempts_of_earlier_tries()
 
 def test_targets_rejected_in_earlier_tries_are_kept_before_this_tries() -> None:
     intent = azure(["a", "b", "c", "d"])
-    earlier = replace(WAITED, done=((0, 2),), rejected=(RejectedTarget("a", "invalidDeviceIds"),))
+    earlier = replace(
+        WAITED, done=((0, 2),), accepted=2, rejected=(RejectedTarget("a", "invalidDeviceIds"),)
+    )
     outcome = outcomes.merge(intent, [(Part(intent, 2, 4), ok("d"))], SENT, DONE, earlier)
     assert outcome.status is OutcomeStatus.PARTIAL
     assert [t.target for t in outcome.rejected_targets] == ["a", "d"]
@@ -179,14 +179,16 @@ def test_targets_rejected_in_earlier_tries_are_kept_before_this_tries() -> None:
 
 def test_earlier_rejections_and_this_tries_can_reject_every_target() -> None:
     intent = azure(["a", "b"])
-    earlier = replace(WAITED, done=((0, 1),), rejected=(RejectedTarget("a", "invalidDeviceIds"),))
+    earlier = replace(
+        WAITED, done=((0, 1),), accepted=1, rejected=(RejectedTarget("a", "invalidDeviceIds"),)
+    )
     outcome = outcomes.merge(intent, [(Part(intent, 1, 2), ok("b"))], SENT, DONE, earlier)
     assert outcome.status is OutcomeStatus.REJECTED
 
 
 def test_rest_failing_for_good_after_earlier_tries_delivered_some_is_partial_not_failed() -> None:
     intent = azure(["a", "b", "c"])
-    earlier = replace(WAITED, done=((0, 1),))  # "a" was delivered before the wait
+    earlier = replace(WAITED, done=((0, 1),), accepted=1)  # "a" was delivered before the wait
     outcome = outcomes.merge(intent, [(Part(intent, 1, 3), failed())], SENT, DONE, earlier)
     assert outcome.status is OutcomeStatus.PARTIAL
     assert outcome.rejected_targets == (
@@ -204,12 +206,6 @@ def test_failing_for_good_after_waiting_with_nothing_answered_before_is_failed()
     assert outcome.dispatched_at == FIRST_SENT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge treats earlier.done as 'earlier tries delivered some', but done also "
-    "holds spans that failed for good: refused(0-1), park, refused(1-2) is REJECTED, "
-    "while the same answers without a park in between are FAILED",
-)
 def test_permanent_failures_spread_over_tries_are_failed_as_in_one_try() -> None:
     intent = azure(["a", "b"])
     earlier = replace(
@@ -276,7 +272,7 @@ def test_out_of_time_after_waiting_with_nothing_delivered_is_expired() -> None:
 
 def test_out_of_time_after_some_were_delivered_rejects_only_the_waiting_targets() -> None:
     intent = azure(["a", "b", "c"])
-    earlier = replace(WAITED, done=((0, 1),))
+    earlier = replace(WAITED, done=((0, 1),), accepted=1)
     outcome = outcomes.out_of_time(
         intent, [(Part(intent, 1, 3), down())], SENT, DONE, earlier=earlier, deadline=DEADLINE
     )
@@ -299,7 +295,9 @@ def test_out_of_time_keeps_the_answers_the_provider_gave_in_the_same_try() -> No
 
 def test_out_of_time_after_every_delivered_target_was_rejected_is_rejected() -> None:
     intent = azure(["a", "b"])
-    earlier = replace(WAITED, done=((0, 1),), rejected=(RejectedTarget("a", "invalidDeviceIds"),))
+    earlier = replace(
+        WAITED, done=((0, 1),), accepted=1, rejected=(RejectedTarget("a", "invalidDeviceIds"),)
+    )
     outcome = outcomes.out_of_time(
         intent, [(Part(intent, 1, 2), down())], SENT, DONE, earlier=earlier, deadline=DEADLINE
     )
