@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumer.avro import OutcomeEncoder, PendingDecoder
+from consumer.deadline import Deadline
 from consumer.errors import DecodeError, PushDispatchError
 from consumer.kafka import ConsumedRecord, IntentSource, RecordSink, dead_letter
+from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
 from consumer.model import AsyncPending
 from consumer.offsets import Commit, OffsetTracker
@@ -63,6 +65,7 @@ class StatusPoller:
         self._tracker = OffsetTracker()
         self._tasks: dict[asyncio.Task[None], Tracked | None] = {}  # None: a dead letter
         self._failure: BaseException | None = None
+        self._stopping: Deadline | None = None  # the stop's deadline, once stopping
         self._loop: asyncio.AbstractEventLoop | None = None
         self._source: IntentSource | None = None
         self._sink: RecordSink | None = None
@@ -84,7 +87,9 @@ class StatusPoller:
             "session.timeout.ms": kafka.session_timeout_ms,
             "max.poll.interval.ms": kafka.max_poll_interval_ms,
         }
-        self._source = IntentSource(consumer_config, [self._topics.pending], self)
+        glue = RebalanceGlue(self._loop, self)
+        self._source = IntentSource(consumer_config, [self._topics.pending], glue)
+        glue.committer = self._source
         committer = asyncio.create_task(self._commit_loop(), name="status-commit")
         try:
             while not stop.is_set() and self._failure is None:
@@ -241,53 +246,34 @@ class StatusPoller:
         if offsets and self._source is not None and await self._source.commit(offsets):
             self._tracker.mark_committed(offsets)
 
-    # --- rebalance (called on the consumer thread) ---------------------------------------
+    # --- rebalance (run on the loop by kafka.rebalance) ---------------------------------
 
-    def assigned(self, partitions: list[Partition]) -> None:
+    def revocation_deadline(self) -> Deadline:
+        return self._stopping or Deadline.after(self._settings.pipeline.shutdown_timeout_s)
+
+    async def on_assigned(self, partitions: list[Partition]) -> None:
         self.ready = True
 
-    def revoked(self, partitions: list[Partition]) -> None:
-        offsets = self._call_on_loop(self._hand_back(partitions, commit=True))
-        if offsets and self._source is not None:
-            self._source.commit_now(offsets)
-
-    def lost(self, partitions: list[Partition]) -> None:
-        self._call_on_loop(self._hand_back(partitions, commit=False))
-
-    def restored(self, partition: Partition, offset: int, metadata: str) -> None:
-        self._call_on_loop(self._restore(partition, offset, metadata))
-
-    async def _restore(
-        self, partition: Partition, offset: int, metadata: str
-    ) -> dict[Partition, Commit]:
-        self._tracker.restore(partition, offset, metadata)  # before its records are tracked
-        return {}
-
-    def _call_on_loop(
-        self, coroutine: Coroutine[Any, Any, dict[Partition, Commit]]
-    ) -> dict[Partition, Commit]:
-        assert self._loop is not None
-        timeout_s = self._settings.pipeline.shutdown_timeout_s
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        try:
-            result: dict[Partition, Commit] = future.result(timeout_s + 5)
-        except TimeoutError:
-            future.cancel()
-            log.warning("status hand-back did not finish in %.0fs", timeout_s)
-            return {}
-        return result
-
-    async def _hand_back(
-        self, partitions: list[Partition], *, commit: bool
-    ) -> dict[Partition, Commit]:
-        """Let final publications (and dead letters) land, then drop these partitions' work."""
+    async def on_revoked(
+        self, partitions: list[Partition], deadline: Deadline
+    ) -> Mapping[Partition, Commit]:
+        """Let final publications (and dead letters) land by `deadline`, then hand back."""
+        await self._wait_for_publications(deadline)
         revoked = set(partitions)
-        if commit:
-            await self._wait_for_publications()
         offsets = {p: o for p, o in self._tracker.committable().items() if p in revoked}
-        self._drop(self._book.in_partitions(revoked))
+        self._hand_back(partitions)
+        return offsets
+
+    async def on_lost(self, partitions: list[Partition]) -> None:
+        self._hand_back(partitions)
+
+    async def on_restored(self, partition: Partition, offset: int, metadata: str) -> None:
+        self._tracker.restore(partition, offset, metadata)  # before its records are tracked
+
+    def _hand_back(self, partitions: list[Partition]) -> None:
+        """Drop these partitions' work: their new owner reads the records again."""
+        self._drop(self._book.in_partitions(set(partitions)))
         self._tracker.forget(partitions)
-        return offsets if commit else {}
 
     def _drop(self, entries: list[Tracked]) -> None:
         for entry in entries:
@@ -298,11 +284,10 @@ class StatusPoller:
             if owner is not None and id(owner) in dropped and not owner.finalizing:
                 task.cancel()
 
-    async def _wait_for_publications(self) -> bool:
-        """Wait (bounded) until no final outcome, tombstone or dead letter is unacknowledged."""
-        deadline = time.monotonic() + self._settings.pipeline.shutdown_timeout_s
+    async def _wait_for_publications(self, deadline: Deadline) -> bool:
+        """Wait until no final outcome, tombstone or dead letter is unacknowledged."""
         while any(entry is None or entry.finalizing for entry in self._tasks.values()):
-            if time.monotonic() >= deadline or self._failure is not None:
+            if deadline.expired or self._failure is not None:
                 return False
             await asyncio.sleep(0.01)
         return True
@@ -310,10 +295,12 @@ class StatusPoller:
     # --- shutdown -----------------------------------------------------------------------
 
     async def _shutdown(self, committer: asyncio.Task[None]) -> None:
+        """Within one deadline; the revocation that closing triggers does not wait again."""
+        deadline = self._stopping = Deadline.after(self._settings.pipeline.shutdown_timeout_s)
         for task, entry in list(self._tasks.items()):
             if entry is not None and not entry.finalizing:
                 task.cancel()  # a poll in flight is simply asked again by the next owner
-        if not await self._wait_for_publications():
+        if not await self._wait_for_publications(deadline):
             log.warning("final publications unfinished at the deadline; they will be redone")
         committer.cancel()
         tasks = [committer, *self._tasks]
@@ -323,7 +310,7 @@ class StatusPoller:
         if self._source is not None:
             await self._source.close()
         if self._sink is not None:
-            await self._sink.close()
+            await self._sink.close(max(1.0, deadline.remaining()))
         log.info("status poller stopped")
 
 
