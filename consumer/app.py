@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
 from consumer.deadline import Deadline
 from consumer.errors import PushDispatchError
-from consumer.kafka import IntentSource, RecordSink
+from consumer.kafka import IntentSource, RebalanceListener, RecordSink
+from consumer.kafka.ports import SinkFactory, Source, SourceFactory
 from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
 from consumer.pipeline.dispatcher import Dispatcher
@@ -59,8 +60,12 @@ class Pipeline:
         outcome_encoder: OutcomeEncoder,
         pending_encoder: PendingEncoder,
         probes: Probes | None = None,
+        source: SourceFactory | None = None,
+        sink: SinkFactory | None = None,
     ) -> None:
         self._settings = settings
+        self._open_source = source or self._kafka_source
+        self._open_sink = sink or (lambda loop: RecordSink(settings.kafka.client_config(), loop))
         self._limits = settings.pipeline
         self._clients = clients
         self._metrics = metrics
@@ -96,25 +101,26 @@ class Pipeline:
         self._failure: BaseException | None = None
         self._stopping: Deadline | None = None  # the stop's deadline, once stopping
         self._partition_total = 0  # partitions of the intents topic, 0 while unknown
-        self._source: IntentSource | None = None
+        self._source: Source | None = None
         self.ready = False
+
+    def _kafka_source(self, listener: RebalanceListener) -> Source:
+        kafka = self._settings.kafka
+        config = {
+            **kafka.client_config(),
+            "group.id": kafka.group_id,
+            "session.timeout.ms": kafka.session_timeout_ms,
+            "max.poll.interval.ms": kafka.max_poll_interval_ms,
+        }
+        topics = [self._settings.topics.intents, self._settings.topics.retry]
+        return IntentSource(config, topics, listener)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set (or a fatal error), then shut down cleanly."""
         loop = asyncio.get_running_loop()
-        kafka = self._settings.kafka
-        self._outbox.sink = RecordSink(kafka.client_config(), loop)
+        self._outbox.sink = self._open_sink(loop)
         glue = RebalanceGlue(loop, self)
-        self._source = source = IntentSource(
-            {
-                **kafka.client_config(),
-                "group.id": kafka.group_id,
-                "session.timeout.ms": kafka.session_timeout_ms,
-                "max.poll.interval.ms": kafka.max_poll_interval_ms,
-            },
-            [self._settings.topics.intents, self._settings.topics.retry],
-            glue,
-        )
+        self._source = source = self._open_source(glue)
         glue.committer = source
         # Known before any assignment (and refreshed with the lag), for the rate shares:
         # rebalance callbacks must not ask the broker themselves (see partition_count).

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 
 from consumer.avro import OutcomeEncoder, PendingEncoder
 from consumer.errors import DecodeError, ValidationError
-from consumer.kafka import ConsumedRecord, OutgoingRecord, RecordSink, dead_letter
+from consumer.kafka import ConsumedRecord, OutgoingRecord, dead_letter
+from consumer.kafka.ports import Sink
 from consumer.metrics import Metrics
 from consumer.model import AsyncPending, PushOutcome
 from consumer.pipeline.ledger import InFlight, Ledger
@@ -55,7 +56,7 @@ class Outbox:
         self._outcome_encoder = outcome_encoder
         self._pending_encoder = pending_encoder
         self._on_failure = on_failure
-        self.sink: RecordSink | None = None  # set once the event loop runs
+        self.sink: Sink | None = None  # set once the event loop runs
 
     def outcome(self, bundle: Bundle, state: InFlight, outcome: PushOutcome) -> None:
         """The message ends with `outcome`."""
