@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
@@ -148,17 +149,37 @@ async def test_token_is_refreshed_before_its_lifetime_runs_out(make_client):
 @pytest.mark.parametrize(
     "sim_config", [ResponsysSimConfig(processing_s=0.0, trigger_per_min=1)], ids=["1-per-min"]
 )
-async def test_api_limit_exceeded_waits_the_throttle_time_without_logging_in(
+async def test_api_limit_exceeded_within_a_calls_wait_is_waited_without_logging_in(
     make_client, sim, sim_config
 ):
     events, sleep = Events(), RecordedSleep()
     events.on_retry_do = lambda: admin_post(sim, "clock/advance", {"seconds": 60})
-    client = make_client(events, sleep, throttle_wait_s=60.0)
+    limits = replace(FAST, max_call_wait_s=60.0)
+    client = make_client(events, sleep, throttle_wait_s=60.0, limits=limits)
     await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
     (result,) = await client.send(responsys_batch(responsys_intent("i2", [profile(2)])))
     assert (result.status, result.attempts) == (OutcomeStatus.PENDING, 2)
     assert sleep.waits == [60.0]
     assert events.token_fetches == 1  # throttling (a 401) is not a reason to log in again
+
+
+@pytest.mark.parametrize(
+    "sim_config", [ResponsysSimConfig(processing_s=0.0, trigger_per_min=1)], ids=["1-per-min"]
+)
+async def test_api_limit_exceeded_longer_than_a_call_waits_holds_the_account_and_ends_transient(
+    make_client, sim, sim_config
+):
+    events, sleep = Events(), RecordedSleep()
+    client = make_client(events, sleep, throttle_wait_s=60.0)  # max_call_wait_s 5 by default
+    await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
+    (result,) = await client.send(responsys_batch(responsys_intent("i2", [profile(2)])))
+    # not FAILED for good: the pipeline parks the intent and tries again after the window
+    assert (result.status, result.transient, result.attempts) == (OutcomeStatus.FAILED, True, 1)
+    assert sleep.waits == []
+    assert client.throttled_for_s() > 55
+    (polled,) = await client.send(responsys_batch(responsys_intent("i3", [profile(3)])))
+    assert (polled.error_code, polled.transient) == ("THROTTLED", True), "no call in the window"
+    assert events.token_fetches == 1
 
 
 async def test_queue_full_is_retried(make_client, sim):
