@@ -23,7 +23,9 @@ class Metrics:
         self.registry = registry
         r = registry
         self.intents_consumed = Counter(
-            "push_intents_consumed", "Intent messages read from Kafka.", registry=r
+            "push_intents_consumed",
+            "Intent messages read from the intents topic (parked ones read back are resumed).",
+            registry=r,
         )
         self.intents_decoded = Counter(
             "push_intents_decoded",

@@ -59,7 +59,9 @@ class Intake:
         """Take records into the ledger and the batcher; return the retry partitions to
         rewind (partition, offset, monotonic time) because their next record is not due."""
         now = datetime.now(UTC)
-        self._metrics.intents_consumed.inc(len(records))
+        # Parked intents read back count as resumed (by the dispatcher), not consumed again.
+        fresh = sum(1 for record in records if record.topic != self._retry_topic)
+        self._metrics.intents_consumed.inc(fresh)
         bundle = Bundle()
         later: list[Rewind] = []
         decoded: Counter[tuple[str, str]] = Counter()
@@ -91,7 +93,8 @@ class Intake:
             except ValidationError as exc:
                 self._reject(bundle, state, record, exc, now=now, intent=intent)
                 continue
-            decoded[intent.provider, intent.account] += 1
+            if parked is None:
+                decoded[intent.provider, intent.account] += 1
             self._dispatcher.start(bundle, state, intent, parked)
         self._outbox.emit(bundle)
         for labels, n in decoded.items():
