@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from consumer.model import OutcomeStatus, PushIntent, PushOutcome
@@ -75,6 +76,10 @@ class PacedProducer:
 
     def __exit__(self, *_: object) -> None:
         self._thread.join(120)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
 
 def finals(bootstrap: str, topic: str, intents: list[PushIntent]) -> dict[str, PushOutcome]:
@@ -179,3 +184,46 @@ def test_a_throttled_account_does_not_slow_a_healthy_one(kafka_bootstrap: str, s
     assert rate_during >= 0.9 * rate_before
     assert OutcomeStatus.FAILED not in rs
     assert book["violations"] == 0
+
+
+def test_a_flood_for_a_dead_account_slows_no_other_and_keeps_memory_flat(
+    kafka_bootstrap: str, sims: Sims
+) -> None:
+    config = fault_config(kafka_bootstrap, sims)
+    bound = config["pipeline"]["max_in_flight_intents"] = 200
+    settings = with_topics(load_settings(None, **config))
+    flood = [responsys_intent(f"dead-{n}", f"Camp_{n % 3}", [f"c-{n}"]) for n in range(10 * bound)]
+    process = psutil.Process()
+    rss: list[int] = []
+
+    def make(n: int) -> PushIntent:
+        return azure_intent(f"az-{n}", n % 5, [f"dev-{n}"])
+
+    with running(settings):
+        set_faults(sims.responsys, outage_s=600.0, outage_mode="refuse")  # dead all along
+        produce_intents(kafka_bootstrap, settings.topics.intents, flood)
+        started = datetime.now(UTC)
+        with PacedProducer(kafka_bootstrap, settings.topics.intents, make, 15.0) as producer:
+            while producer.alive:
+                rss.append(process.memory_info().rss)
+                time.sleep(0.5)
+        final = finals(kafka_bootstrap, settings.topics.outcomes, producer.intents)
+        dead = [o for o in read_outcomes(kafka_bootstrap, settings.topics.outcomes, 10**9, 3)
+                if o.intent_id.startswith("dead-")]  # fmt: skip
+    window = [
+        o for o in final.values() if 2 <= (o.completed_at - started).total_seconds() < 14
+    ]  # fmt: skip
+    produced = [
+        i for i in producer.intents if 2 <= (i.created_at - started).total_seconds() < 14
+    ]  # fmt: skip
+    rate, produced_rate = len(window) / 12.0, len(produced) / 12.0
+    grown_mb = (max(rss) - rss[0]) / 2**20
+    statuses = Counter(o.status for o in dead)
+    print(
+        f"\nazure intents/s during the flood {rate:.1f} (produced {produced_rate:.1f}/s);"
+        f" dead account outcomes {dict(statuses)}; RSS {rss[0] / 2**20:.0f} MB,"
+        f" grew {grown_mb:.0f} MB"
+    )
+    assert rate >= 0.9 * produced_rate, "the healthy account keeps up with what is produced"
+    assert set(statuses) <= {OutcomeStatus.DELAYED}, "the dead account's intents only wait"
+    assert grown_mb < 150, "waiting intents live on the retry topic, not in memory"
