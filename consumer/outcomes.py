@@ -89,7 +89,7 @@ def rejections(results: Sequence[tuple[Part, PartResult]]) -> list[RejectedTarge
 
 def delayed(intent: PushIntent, parked: Parked, now: datetime) -> PushOutcome:
     """The intent waits for its provider (parked): not final, a final outcome follows."""
-    code, _, message = parked.reason.partition(": ")
+    code, message = parked.fault()
     return PushOutcome(
         **_identity(intent),
         status=OutcomeStatus.DELAYED,

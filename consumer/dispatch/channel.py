@@ -142,10 +142,6 @@ class AccountChannel:
         """True while the account's throttle window holds its requests."""
         return self._throttle.remaining_s() > 0
 
-    async def wait_unthrottled(self) -> None:
-        """Return once the account's throttle window (however often extended) has passed."""
-        await self._throttle.wait(self.sleep)
-
     async def send(self, request: Request, operation: str = PUSH) -> Answer:
         """Send one request; raise CircuitOpenError or TransportError instead of answering."""
         if self._throttle.remaining_s() > self.limits.max_call_wait_s:

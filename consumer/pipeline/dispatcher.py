@@ -61,10 +61,14 @@ class Dispatcher:
         return self._supervisor.running(BATCH_TASK)
 
     def start(
-        self, bundle: Bundle, state: InFlight, intent: PushIntent, parked: Parked | None
+        self,
+        bundle: Bundle,
+        state: InFlight,
+        intent: PushIntent,
+        parked: Parked | None,
+        now: datetime,
     ) -> None:
         """Send the intent's unanswered targets on their way (or end it, out of time)."""
-        now = datetime.now(UTC)
         client = self._clients[intent.account]
         spans = remaining(intent.push.target_count, parked.done) if parked else None
         state.parked = parked
@@ -151,7 +155,7 @@ def _unsent(
     intent: PushIntent, spans: list[tuple[int, int]] | None, parked: Parked | None
 ) -> list[tuple[Part, PartResult]]:
     """The targets still waiting, as answers saying so (for an intent out of time)."""
-    code, _, message = parked.reason.partition(": ") if parked else ("", "", "")
+    code, message = parked.fault() if parked else ("", "")
     waiting = PartResult(
         OutcomeStatus.FAILED,
         error_code=code or None,

@@ -95,7 +95,7 @@ class Intake:
                 continue
             if parked is None:
                 decoded[intent.provider, intent.account] += 1
-            self._dispatcher.start(bundle, state, intent, parked)
+            self._dispatcher.start(bundle, state, intent, parked, now)
         self._outbox.emit(bundle)
         for labels, n in decoded.items():
             self._metrics.intents_decoded.labels(*labels).inc(n)

@@ -47,9 +47,13 @@ class Ledger:
         self.tracker = OffsetTracker()
         self._live: dict[tuple[Partition, int], InFlight] = {}  # read and not finished
         self._by_intent: dict[int, InFlight] = {}  # id(intent) -> state, while parts travel
-        self.count = 0
         self.bytes = 0
         self._drained = asyncio.Event()  # set when paused work has drained enough to resume
+
+    @property
+    def count(self) -> int:
+        """Messages read and not finished."""
+        return len(self._live)
 
     # --- intake and progress --------------------------------------------------------------
 
@@ -59,7 +63,6 @@ class Ledger:
             return None
         state = InFlight(record.source, record.offset, len(record.value or b""), record)
         self._live[record.source, record.offset] = state
-        self.count += 1
         self.bytes += state.size
         return state
 
@@ -90,7 +93,6 @@ class Ledger:
             if live.pop((state.source, state.offset), None) is None:
                 continue  # its partition was revoked or lost meanwhile
             tracker.finish(state.source, state.offset)
-            self.count -= 1
             self.bytes -= state.size
         if self.can_resume:
             self._drained.set()
@@ -102,7 +104,6 @@ class Ledger:
         for key, state in list(self._live.items()):
             if state.source in gone:
                 del self._live[key]
-                self.count -= 1
                 self.bytes -= state.size
                 if state.intent is not None:
                     self._by_intent.pop(id(state.intent), None)

@@ -42,6 +42,11 @@ class Parked:
     dispatched_at: datetime | None = None
     accepted: int = 0  # targets the provider took (delivered or rejected) in earlier tries
 
+    def fault(self) -> tuple[str, str]:
+        """The transient fault it waits out, as (error code, message)."""
+        code, _, message = self.reason.partition(": ")
+        return code, message
+
     def header(self) -> tuple[str, bytes]:
         body = {
             "attempt": self.attempt,
