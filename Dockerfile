@@ -15,11 +15,12 @@ ARG EXTRAS=""
 
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone (stub packages), so that this layer survives
-# edits to the source; then the project itself without dependencies.
-COPY pyproject.toml ./
+# edits to the source; then the project itself without dependencies. constraints.txt pins
+# every version (`make lock` writes it), so two builds a month apart install the same thing.
+COPY pyproject.toml constraints.txt ./
 RUN mkdir consumer push_tools \
     && touch README.md consumer/__init__.py push_tools/__init__.py \
-    && pip install ".${EXTRAS:+[$EXTRAS]}" \
+    && pip install --constraint constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
     && pip uninstall --yes push-dispatch \
     && rm -rf README.md consumer push_tools build ./*.egg-info
 COPY README.md ./

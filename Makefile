@@ -9,17 +9,35 @@ BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP := $(VENV)/.installed
 
-.PHONY: setup kafka-jars system-packages lint test demo clean
+.PHONY: setup kafka-jars system-packages lint test demo clean lock
 
-$(STAMP_DEV): pyproject.toml
+# Every install is pinned by constraints.txt (the versions `make lock` resolved), so two
+# builds a month apart install the same thing; the Dockerfile uses the same file.
+PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
+
+$(STAMP_DEV): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP_DEV)
 
 $(STAMP): $(STAMP_DEV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	touch $(STAMP)
+
+# Re-resolve every dependency (runtime, dev, test) in a clean virtual environment and pin the
+# result in constraints.txt. Run it on purpose (to take upgrades), review the diff, commit it.
+LOCK_VENV := .cache/lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet '.[test]'
+	{ echo "# Pinned versions of every dependency (runtime, dev, test): made by 'make lock'."; \
+	  echo "# Used by make (pip --constraint) and the Dockerfile. Edit by re-running make lock."; \
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude push-dispatch --exclude setuptools --exclude wheel; \
+	} > constraints.txt
+	rm -rf $(LOCK_VENV)
 
 setup: $(STAMP) kafka-jars
 
