@@ -165,17 +165,34 @@ def refusals(kafka: KafkaSettings) -> list[str]:
 
 def check_clients(kafka: KafkaSettings) -> None:
     """Raise `ConfigError` naming each key librdkafka does not take, built without brokers."""
-    problems: list[str] = []
-    if kafka.client or kafka.producer:
-        problems += _trial(kafka, "producer")
-    if kafka.client or kafka.consumer:
-        problems += _trial(kafka, "consumer")
-    if problems:  # a kafka.client problem shows in both trials: said once
-        lines = "\n".join(f"  {line}" for line in dict.fromkeys(problems))
-        raise ConfigError(f"invalid settings:\n{lines}")
+    found: dict[tuple[str | None, str], list[str]] = {}  # (key, reason) -> its tables
+    for kind, table in (("producer", kafka.producer), ("consumer", kafka.consumer)):
+        if kafka.client or table:
+            for problem in _trial(kafka, kind):  # kafka.client's show in both trials: once
+                tables = found.setdefault((problem.key, problem.reason), [])
+                tables += [name for name in problem.tables if name not in tables]
+    if found:
+        lines = [
+            _Problem(tuple(tables), key, reason).line() for (key, reason), tables in found.items()
+        ]
+        raise ConfigError("invalid settings:\n" + "\n".join(f"  {line}" for line in lines))
 
 
 # --- trying the configuration on real clients ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """What librdkafka refused: one key of one table, or (key None) the tables together."""
+
+    tables: tuple[str, ...]
+    key: str | None
+    reason: str
+
+    def line(self) -> str:
+        if self.key is not None:
+            return f"kafka.{self.tables[0]}.{self.key}: {self.reason}"
+        return " and ".join(f"kafka.{table}" for table in self.tables) + f": {self.reason}"
 
 
 class _Capture:
@@ -189,7 +206,7 @@ class _Capture:
             self.lines.append(str(args[2]))
 
 
-def _trial(kafka: KafkaSettings, kind: str) -> list[str]:
+def _trial(kafka: KafkaSettings, kind: str) -> list[_Problem]:
     """Problems of the `kind` client's configuration, each attributed to its table and key."""
     user = kafka.producer if kind == "producer" else kafka.consumer
     config = kafka.producer_config() if kind == "producer" else kafka.consumer_config("check")
@@ -198,18 +215,19 @@ def _trial(kafka: KafkaSettings, kind: str) -> list[str]:
     if error is not None:
         tables = {"client": kafka.client, kind: user}
         culprits = [
-            f"kafka.{table}.{key}: {reason}"
+            _Problem((table,), key, error)
             for table, values in tables.items()
             for key, value in values.items()
-            if (reason := _alone(kind, key, value)[0]) == error
+            if _alone(kind, key, value)[0] == error
         ]  # none alone: keys that fail together (sasl.username with security.protocol ...)
-        given = " and ".join(f"kafka.{table}" for table, values in tables.items() if values)
-        return culprits or [f"{given}: {error}"]
+        given = tuple(table for table, values in tables.items() if values)
+        return culprits or [_Problem(given, None, error)]
     wrong_kind = f"is a {other} property and will be ignored"
     if not any(wrong_kind in line for line in warnings):
         return []
+    reason = f"a {other} property (a {kind} ignores it): put it in kafka.{other}"
     return [
-        f"kafka.{kind}.{key}: a {other} property (a {kind} ignores it): put it in kafka.{other}"
+        _Problem((kind,), key, reason)
         for key, value in user.items()
         if any(wrong_kind in line for line in _alone(kind, key, value)[1])
     ]
