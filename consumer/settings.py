@@ -2,8 +2,12 @@
 
 Every value can be set by env as `PUSH_<SECTION>__<NAME>` (for example
 `PUSH_KAFKA__BOOTSTRAP_SERVERS`, `PUSH_PIPELINE__LINGER_MS`,
-`PUSH_ACCOUNTS__<ACCOUNT>__PASSWORD`). Secrets are `SecretStr` and print masked. Settings
-are checked once at start; each wrong or missing value is named in a `ConfigError`.
+`PUSH_ACCOUNTS__<ACCOUNT>__PASSWORD`); env values merge into the file's tables. Names a
+shell can export stand for the file's spelling: `PUSH_KAFKA__CLIENT__SASL_PASSWORD` is the
+librdkafka key `sasl.password`, `PUSH_ACCOUNTS__RS_MAIN__...` the account `rs-main`
+(`_EnvNames`). Secrets are `SecretStr` and print masked. Settings are checked once at
+start, librdkafka's keys included (`consumer.kafka.config`); each wrong or missing value is
+named in a `ConfigError`.
 """
 
 from __future__ import annotations
