@@ -66,7 +66,7 @@ class Pipeline:
     ) -> None:
         self._settings = settings
         self._open_source = source or self._kafka_source
-        self._open_sink = sink or (lambda loop: RecordSink(settings.kafka.client_config(), loop))
+        self._open_sink = sink or (lambda loop: RecordSink(settings.kafka.producer_config(), loop))
         self._limits = settings.pipeline
         self._clients = clients
         self._metrics = metrics
@@ -106,13 +106,7 @@ class Pipeline:
         self.ready = False
 
     def _kafka_source(self, listener: RebalanceListener) -> Source:
-        kafka = self._settings.kafka
-        config = {
-            **kafka.client_config(),
-            "group.id": kafka.group_id,
-            "session.timeout.ms": kafka.session_timeout_ms,
-            "max.poll.interval.ms": kafka.max_poll_interval_ms,
-        }
+        config = self._settings.kafka.consumer_config(self._settings.kafka.group_id)
         topics = [self._settings.topics.intents, self._settings.topics.retry]
         return IntentSource(config, topics, listener)
 

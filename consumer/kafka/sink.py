@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from consumer.errors import DeliveryError
+from consumer.kafka.config import producer_settings
 
 Headers = Sequence[tuple[str, bytes | str]]
 
@@ -59,14 +60,8 @@ class RecordSink:
     """Produces records and resolves futures on the event loop when they are acknowledged."""
 
     def __init__(self, config: Mapping[str, Any], loop: asyncio.AbstractEventLoop) -> None:
-        settings = {
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            **config,
-        }
-        self._producer = Producer(settings)
+        # acks=all and idempotence always: `config` only tunes (see kafka.config)
+        self._producer = Producer(producer_settings(config))
         self._loop = loop
         self._poller = loop.create_task(self._serve(), name="kafka-producer-poll")
 
