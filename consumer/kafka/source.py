@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     OFFSET_END,
     OFFSET_INVALID,
     Consumer,
@@ -37,7 +38,7 @@ from consumer.offsets import Commit, Partition
 log = logging.getLogger(__name__)
 
 COMMITTED_TIMEOUT_S = 10.0  # reading back the commits of newly assigned partitions
-LOG_END_TIMEOUT_S = 1.0  # asking the leaders for the log ends, every lag reading
+LIST_OFFSETS_TIMEOUT_S = 1.0  # asking the leaders for the log ends, every lag reading
 
 
 def client_versions() -> tuple[str, str]:
@@ -107,6 +108,7 @@ class IntentSource:
         }
         self._listener = listener
         self._cooperative = settings["partition.assignment.strategy"] == "cooperative-sticky"
+        self._from_earliest = settings["auto.offset.reset"] in ("earliest", "smallest", "beginning")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer = Consumer(settings)
         self._assignment: set[Partition] = set()
@@ -293,45 +295,57 @@ class IntentSource:
                 self._listener.restored((tp.topic, tp.partition), tp.offset, tp.metadata or "")
 
     def _lag(self) -> dict[Partition, int]:
-        lags: dict[Partition, int] = {}
         assigned = [TopicPartition(t, p) for t, p in self._assignment]
         if not assigned:
-            return lags
-        # A partition paused before its first read (backpressure) has no position yet:
-        # its backlog starts at its commit.
-        ends = self._log_ends(assigned)
+            return {}
+        ends = self._list_offsets(assigned, OFFSET_END)
+        starts: dict[Partition, int] = {}
+        unread: list[TopicPartition] = []
         for tp in self._consumer.position(assigned):
             partition = (tp.topic, tp.partition)
+            # Paused before its first read (backpressure), a partition has no position yet:
+            # its backlog starts at its commit, or where reading would start without one.
             start = tp.offset if tp.offset >= 0 else self._commits.get(partition, OFFSET_INVALID)
+            if start >= 0:
+                starts[partition] = start
+            else:
+                unread.append(TopicPartition(*partition))
+        if unread and self._from_earliest:
+            starts.update(self._list_offsets(unread, OFFSET_BEGINNING))
+        elif unread:  # "latest": it starts at the end, nothing to catch up
+            starts.update({p: ends[p] for tp in unread if (p := (tp.topic, tp.partition)) in ends})
+        lags: dict[Partition, int] = {}
+        for partition, start in starts.items():
             end = ends.get(partition, OFFSET_INVALID)
-            if start >= 0 and end >= 0:
+            if end >= 0 and start >= 0:
                 lags[partition] = max(0, end - start)
         return lags
 
-    def _log_ends(self, partitions: list[TopicPartition]) -> dict[Partition, int]:
-        """The log end of each partition, asked of the leaders (one request per broker).
+    def _list_offsets(self, partitions: list[TopicPartition], which: int) -> dict[Partition, int]:
+        """The log end (`OFFSET_END`) or start (`OFFSET_BEGINNING`) of each partition, asked
+        of the leaders (one request per broker).
 
-        The client's cached high watermark stops at a partition's last fetch, so it stands
-        still exactly while the partition is paused or the prefetch queue is full: lag would
-        stop growing under backpressure. A list-offsets request with the timestamp -1
-        ("latest", which `offsets_for_times` passes through) answers the current end; the
-        cached watermark stands in when the leaders do not answer.
+        The client's cached watermarks stop at a partition's last fetch, so they stand still
+        exactly while the partition is paused or the prefetch queue is full: lag would stop
+        growing under backpressure. A list-offsets request with the timestamp -1 ("latest")
+        or -2 ("earliest"), which `offsets_for_times` passes through, answers the current
+        offsets; the cached watermark stands in for a partition whose leader does not answer.
         """
-        ends: dict[Partition, int] = {}
-        asked = [TopicPartition(tp.topic, tp.partition, OFFSET_END) for tp in partitions]
+        found: dict[Partition, int] = {}
+        asked = [TopicPartition(tp.topic, tp.partition, which) for tp in partitions]
         try:
-            answered = self._consumer.offsets_for_times(asked, timeout=LOG_END_TIMEOUT_S)
+            answered = self._consumer.offsets_for_times(asked, timeout=LIST_OFFSETS_TIMEOUT_S)
         except KafkaException as exc:
-            log.debug("log ends not answered (cached watermarks used): %s", exc)
+            log.debug("offsets not answered (cached watermarks used): %s", exc)
             answered = []
         for tp in answered:
             if tp.error is None and tp.offset >= 0:
-                ends[tp.topic, tp.partition] = tp.offset
+                found[tp.topic, tp.partition] = tp.offset
         for tp in partitions:
-            if (tp.topic, tp.partition) not in ends:
-                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-                ends[tp.topic, tp.partition] = high
-        return ends
+            if (tp.topic, tp.partition) not in found:
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                found[tp.topic, tp.partition] = high if which == OFFSET_END else low
+        return found
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         added = [(tp.topic, tp.partition) for tp in partitions]
