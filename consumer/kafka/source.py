@@ -108,7 +108,6 @@ class IntentSource:
         }
         self._listener = listener
         self._cooperative = settings["partition.assignment.strategy"] == "cooperative-sticky"
-        self._from_earliest = settings["auto.offset.reset"] in ("earliest", "smallest", "beginning")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer = Consumer(settings)
         self._assignment: set[Partition] = set()
@@ -304,16 +303,15 @@ class IntentSource:
         for tp in self._consumer.position(assigned):
             partition = (tp.topic, tp.partition)
             # Paused before its first read (backpressure), a partition has no position yet:
-            # its backlog starts at its commit, or where reading would start without one.
+            # its backlog starts at its commit, or without one at its log start (the reset
+            # is "earliest": kafka.config keeps it so).
             start = tp.offset if tp.offset >= 0 else self._commits.get(partition, OFFSET_INVALID)
             if start >= 0:
                 starts[partition] = start
             else:
                 unread.append(TopicPartition(*partition))
-        if unread and self._from_earliest:
+        if unread:
             starts.update(self._list_offsets(unread, OFFSET_BEGINNING))
-        elif unread:  # "latest": it starts at the end, nothing to catch up
-            starts.update({p: ends[p] for tp in unread if (p := (tp.topic, tp.partition)) in ends})
         lags: dict[Partition, int] = {}
         for partition, start in starts.items():
             end = ends.get(partition, OFFSET_INVALID)
