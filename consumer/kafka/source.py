@@ -297,14 +297,19 @@ class IntentSource:
         assigned = [TopicPartition(t, p) for t, p in self._assignment]
         if not assigned:
             return {}
+        try:
+            positions = self._consumer.position(assigned)
+        except KafkaException as exc:  # a metric never stops the loop that reads it
+            log.warning("no positions for the lag: %s", exc)
+            return {}
         ends = self._list_offsets(assigned, OFFSET_END)
         starts: dict[Partition, int] = {}
         unread: list[TopicPartition] = []
-        for tp in self._consumer.position(assigned):
+        for tp in positions:
             partition = (tp.topic, tp.partition)
             # Paused before its first read (backpressure), a partition has no position yet:
-            # its backlog starts at its commit, or without one at its log start (the reset
-            # is "earliest": kafka.config keeps it so).
+            # its backlog starts at its commit, or without one at its log start (where
+            # auto.offset.reset "earliest", which the pipeline relies on, starts it).
             start = tp.offset if tp.offset >= 0 else self._commits.get(partition, OFFSET_INVALID)
             if start >= 0:
                 starts[partition] = start
