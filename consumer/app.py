@@ -26,6 +26,7 @@ from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
 from consumer.deadline import Deadline
 from consumer.errors import PushDispatchError
 from consumer.kafka import IntentSource, RebalanceListener, RecordSink
+from consumer.kafka.health import KafkaHealth
 from consumer.kafka.ports import SinkFactory, Source, SourceFactory
 from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
@@ -66,7 +67,11 @@ class Pipeline:
     ) -> None:
         self._settings = settings
         self._open_source = source or self._kafka_source
-        self._open_sink = sink or (lambda loop: RecordSink(settings.kafka.client_config(), loop))
+        self._open_sink = sink or (
+            lambda loop: RecordSink(
+                settings.kafka.client_config(), loop, KafkaHealth("producer", self._probes, metrics)
+            )
+        )
         self._limits = settings.pipeline
         self._clients = clients
         self._metrics = metrics
@@ -114,7 +119,8 @@ class Pipeline:
             "max.poll.interval.ms": kafka.max_poll_interval_ms,
         }
         topics = [self._settings.topics.intents, self._settings.topics.retry]
-        return IntentSource(config, topics, listener)
+        health = KafkaHealth("intents-consumer", self._probes, self._metrics)
+        return IntentSource(config, topics, listener, health)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set (or a fatal error), then shut down cleanly."""

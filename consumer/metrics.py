@@ -182,12 +182,23 @@ class Metrics:
             ["account", "state"],
             registry=r,
         )
+        self.kafka_connected = Gauge(
+            "push_kafka_connected",
+            "1 while the Kafka client has a broker connection up; 0 before its first, and"
+            " while it is down (authentication or TLS failed, no broker reachable).",
+            ["client"],
+            registry=r,
+        )
         self.loop_heartbeat = Gauge(
             "push_loop_heartbeat_timestamp_seconds",
             "Unix time the main loop last turned.",
             ["loop"],
             registry=r,
         )
+
+    def on_kafka_connection(self, client: str, *, connected: bool) -> None:
+        """Kafka `client` (intents-consumer, producer, status-consumer ...) is up or down."""
+        self.kafka_connected.labels(client).set(1 if connected else 0)
 
     # HealthObserver
     def on_call(

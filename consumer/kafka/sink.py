@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from consumer.errors import DeliveryError
+from consumer.kafka.health import KafkaHealth
 
 Headers = Sequence[tuple[str, bytes | str]]
 
@@ -58,7 +59,12 @@ class _Countdown:
 class RecordSink:
     """Produces records and resolves futures on the event loop when they are acknowledged."""
 
-    def __init__(self, config: Mapping[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        loop: asyncio.AbstractEventLoop,
+        health: KafkaHealth | None = None,
+    ) -> None:
         settings = {
             "acks": "all",
             "enable.idempotence": True,
@@ -66,6 +72,8 @@ class RecordSink:
             "compression.type": "lz4",
             **config,
         }
+        if health is not None:  # connection errors: one line per condition, and the probe
+            settings.update(health.client_config(settings))
         self._producer = Producer(settings)
         self._loop = loop
         self._poller = loop.create_task(self._serve(), name="kafka-producer-poll")

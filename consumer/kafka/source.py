@@ -23,6 +23,7 @@ from typing import Any, Protocol, cast
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumer.errors import PushDispatchError
+from consumer.kafka.health import KafkaHealth
 from consumer.offsets import Commit, Partition
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class IntentSource:
         config: Mapping[str, Any],
         topics: Sequence[str],
         listener: RebalanceListener,
+        health: KafkaHealth | None = None,
     ) -> None:
         settings = {
             "enable.auto.commit": False,
@@ -90,6 +92,8 @@ class IntentSource:
             "fetch.min.bytes": 256 * 1024,
             **config,
         }
+        if health is not None:  # connection errors: one line per condition, and the probe
+            settings.update(health.client_config(settings))
         self._listener = listener
         self._cooperative = settings["partition.assignment.strategy"] == "cooperative-sticky"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
