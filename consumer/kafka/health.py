@@ -75,6 +75,13 @@ def classify(error: KafkaError) -> Condition:
     return _BY_CODE.get(error.code(), Condition.OTHER)
 
 
+def is_connection_error(error: KafkaError) -> bool:
+    """A request failed for want of a connection: `KafkaHealth` reports that, once."""
+    return (
+        classify(error) in DOWN | {Condition.BROKER_DOWN} or error.code() == KafkaError._TIMED_OUT
+    )
+
+
 @dataclass(slots=True)
 class _Reported:
     condition: Condition

@@ -23,7 +23,7 @@ from typing import Any, Protocol, cast
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumer.errors import PushDispatchError
-from consumer.kafka.health import KafkaHealth
+from consumer.kafka.health import KafkaHealth, is_connection_error
 from consumer.offsets import Commit, Partition
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class IntentSource:
         if health is not None:  # connection errors: one line per condition, and the probe
             settings.update(health.client_config(settings))
         self._listener = listener
+        self._health = health
         self._cooperative = settings["partition.assignment.strategy"] == "cooperative-sticky"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer = Consumer(settings)
@@ -165,7 +166,11 @@ class IntentSource:
         try:
             metadata = self._consumer.list_topics(topic, timeout=5)
         except KafkaException as exc:
-            log.warning("no metadata for %s: %s", topic, exc)
+            # asked every few seconds: a lost connection is the health watch's to report
+            quiet = self._health is not None and is_connection_error(exc.args[0])
+            log.log(
+                logging.DEBUG if quiet else logging.WARNING, "no metadata for %s: %s", topic, exc
+            )
             return 0
         found = metadata.topics.get(topic)
         return len(found.partitions) if found is not None and found.partitions else 0
