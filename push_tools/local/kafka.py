@@ -8,7 +8,8 @@ mid-stream, and writes the broker's log to a file.
 
 Given a `ScramUser`, the broker also listens for SASL_SSL with SCRAM-SHA-512, as production
 clusters do: a CA and broker certificate are made for it (`push_tools.local.tls`), the user
-is created when the storage is formatted, and `sasl_client_config()` is what a client needs.
+is created when the storage is formatted (and set again at each start on kept data, so a
+changed password applies), and `sasl_client_config()` is what a client needs.
 The PLAINTEXT listener stays, for the tests' and tools' admin work.
 """
 
@@ -27,6 +28,11 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._scram import (  # not re-exported for type checkers
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from consumer.errors import LocalKafkaError
 from push_tools.local.processes import stop_process
@@ -222,7 +228,8 @@ class LocalKafka:
         self._distribution = distribution
         self.workdir.mkdir(parents=True, exist_ok=True)
         properties = self._write_config()
-        if not (self.workdir / "data" / "meta.properties").exists():
+        fresh = not (self.workdir / "data" / "meta.properties").exists()
+        if fresh:
             self._format(distribution, properties)
         stdout = (self.workdir / "stdout.log").open("ab")
         self._process = subprocess.Popen(
@@ -234,6 +241,8 @@ class LocalKafka:
         )
         stdout.close()
         self._wait_ready(timeout_s)
+        if self._scram_user is not None and not fresh:
+            self._set_scram_user(self._scram_user)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop cleanly (SIGTERM), and kill the broker if it does not stop in time."""
@@ -347,6 +356,18 @@ class LocalKafka:
             raise LocalKafkaError(
                 f"formatting Kafka storage failed:\n{(result.stdout + result.stderr)[-2000:]}"
             )
+
+    def _set_scram_user(self, user: ScramUser) -> None:
+        """Create or update the SCRAM user (data formatted before, maybe without it)."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": _QUIET}
+        admin = AdminClient(config)
+        credential = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+        upsert = UserScramCredentialUpsertion(user.name, credential, user.password.encode())
+        try:
+            admin.alter_user_scram_credentials([upsert])[user.name].result(timeout=30)
+        except Exception as exc:
+            self.kill()
+            raise LocalKafkaError(f"cannot set the SCRAM user {user.name}: {exc}") from exc
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
