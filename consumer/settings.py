@@ -117,9 +117,9 @@ class RegistrySettings(_Section):
 
     @field_validator("ca_location", "certificate_location", "key_location")
     @classmethod
-    def _exists(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+    def _exists(cls, path: Path | None) -> Path | None:
         if path is not None and not path.exists():
-            raise ValueError(f"{path} does not exist (registry.{info.field_name})")
+            raise ValueError(f"{path} does not exist")
         return path
 
     @model_validator(mode="after")
