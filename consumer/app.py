@@ -69,7 +69,9 @@ class Pipeline:
         self._open_source = source or self._kafka_source
         self._open_sink = sink or (
             lambda loop: RecordSink(
-                settings.kafka.client_config(), loop, KafkaHealth("producer", self._probes, metrics)
+                settings.kafka.producer_config(),
+                loop,
+                KafkaHealth("producer", self._probes, metrics),
             )
         )
         self._limits = settings.pipeline
@@ -111,13 +113,7 @@ class Pipeline:
         self.ready = False
 
     def _kafka_source(self, listener: RebalanceListener) -> Source:
-        kafka = self._settings.kafka
-        config = {
-            **kafka.client_config(),
-            "group.id": kafka.group_id,
-            "session.timeout.ms": kafka.session_timeout_ms,
-            "max.poll.interval.ms": kafka.max_poll_interval_ms,
-        }
+        config = self._settings.kafka.consumer_config(self._settings.kafka.group_id)
         topics = [self._settings.topics.intents, self._settings.topics.retry]
         health = KafkaHealth("intents-consumer", self._probes, self._metrics)
         return IntentSource(config, topics, listener, health)

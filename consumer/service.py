@@ -33,6 +33,7 @@ from consumer.avro import (
 from consumer.dispatch.breaker import BreakerState
 from consumer.errors import ConfigError
 from consumer.kafka import TopicSpec, ensure_topics
+from consumer.kafka.config import admin_config
 from consumer.metrics import Metrics
 from consumer.probes import Probes, ProbeServer
 from consumer.providers.base import ProviderClient
@@ -77,7 +78,7 @@ def create_topics(settings: Settings, partitions: int = 6) -> None:
     topics = settings.topics
     compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
     ensure_topics(
-        settings.kafka.client_config(),
+        admin_config(settings.kafka),
         [
             TopicSpec(topics.intents, partitions),
             TopicSpec(topics.outcomes, partitions),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -24,9 +26,16 @@ from pydantic import (
     model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from consumer.errors import ConfigError
+from consumer.kafka.config import check_clients, librdkafka_value, refusals
 from consumer.providers.accounts import AccountSettings
 from consumer.providers.registry import ProviderRegistry, load_registry
 
@@ -37,16 +46,80 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _scalar(value: object) -> object:
+    if isinstance(value, str | int | float):  # bool is an int
+        return value
+    raise ValueError(f"a librdkafka value is a string, number or boolean, got {value!r}")
+
+
+LibrdkafkaValue = Annotated[str | int | float | bool, BeforeValidator(_scalar)]
+LibrdkafkaTable = dict[str, LibrdkafkaValue]
+
+
 class KafkaSettings(_Section):
+    """The brokers, the pipeline's group, and librdkafka settings passed through.
+
+    `client` feeds every client, `consumer` the consumers and `producer` the producers
+    (see `consumer.kafka.config` for how they combine and which keys are protected).
+    Values may be strings, numbers or booleans; a TOML key written without quotes
+    (`ssl.ca.location = "..."`, which TOML reads as nested tables) means the dotted key.
+    """
+
     bootstrap_servers: str = "127.0.0.1:9092"
     group_id: str = "push-dispatch"
-    # Passed through to librdkafka as they are (security.protocol, sasl.*, ssl.* ...).
-    client: dict[str, str] = Field(default_factory=dict)
+    client: LibrdkafkaTable = Field(default_factory=dict)
+    consumer: LibrdkafkaTable = Field(default_factory=dict)
+    producer: LibrdkafkaTable = Field(default_factory=dict)
     session_timeout_ms: int = Field(default=45_000, gt=0)
     max_poll_interval_ms: int = Field(default=300_000, gt=0)
 
+    @field_validator("client", "consumer", "producer", mode="before")
+    @classmethod
+    def _dotted(cls, value: object) -> object:
+        """Nested tables (unquoted dotted TOML keys) become dotted librdkafka keys."""
+        return _flatten(value) if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _protected(self) -> KafkaSettings:
+        lines = refusals(self)
+        if lines:
+            raise ValueError("\n  ".join(lines))
+        return self
+
     def client_config(self) -> dict[str, str]:
-        return {"bootstrap.servers": self.bootstrap_servers, **self.client}
+        """The brokers and `kafka.client`, as librdkafka strings (what the admin client and
+        the tools' own clients use)."""
+        return {"bootstrap.servers": self.bootstrap_servers, **_strings(self.client)}
+
+    def producer_config(self) -> dict[str, str]:
+        """What a producer gets from settings: the brokers, `kafka.client`, `kafka.producer`."""
+        return {**self.client_config(), **_strings(self.producer)}
+
+    def consumer_config(self, group_id: str) -> dict[str, str]:
+        """What a consumer of `group_id` gets from settings: the brokers, `kafka.client`,
+        `kafka.consumer`, the group and its timeouts."""
+        return {
+            **self.client_config(),
+            **_strings(self.consumer),
+            "group.id": group_id,
+            "session.timeout.ms": str(self.session_timeout_ms),
+            "max.poll.interval.ms": str(self.max_poll_interval_ms),
+        }
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _strings(table: LibrdkafkaTable) -> dict[str, str]:
+    return {key: librdkafka_value(value) for key, value in table.items()}
 
 
 class TopicSettings(_Section):
@@ -195,7 +268,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)  # env overrides the file (given as init values)
+        # env overrides the file (given as init values), merged into its tables
+        file_values = (
+            init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        )
+        return (_EnvNames(settings_cls, env_settings, file_values), init_settings)
 
     @field_validator("accounts", mode="before")
     @classmethod
@@ -212,6 +289,67 @@ class Settings(BaseSettings):
             }
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+
+class _EnvNames(PydanticBaseSettingsSource):
+    """The environment, with names a shell can export read as the file spells them.
+
+    `PUSH_KAFKA__CLIENT__SASL_PASSWORD` is the librdkafka key `sasl.password` (each `_` a
+    dot, as Confluent's images read `KAFKA_*`; `log_level` is the one key with an `_`), in
+    `kafka.client`, `kafka.consumer` and `kafka.producer` alike. `PUSH_ACCOUNTS__RS_MAIN__*`
+    is the file's account `rs-main` (or `RS_Main`...): names match ignoring case, `_`
+    matching `-`.
+    """
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        env: PydanticBaseSettingsSource,
+        file_values: Mapping[str, Any],
+    ) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+        accounts = file_values.get("accounts")
+        self._file_accounts = list(accounts) if isinstance(accounts, dict) else []
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything comes from the wrapped source's __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values = self._env()
+        kafka = values.get("kafka")
+        if isinstance(kafka, dict):
+            for table in ("client", "consumer", "producer"):
+                if isinstance(kafka.get(table), dict):
+                    kafka[table] = {_librdkafka_key(k): v for k, v in kafka[table].items()}
+        accounts = values.get("accounts")
+        if isinstance(accounts, dict):
+            values["accounts"] = {self._account(name): v for name, v in accounts.items()}
+        return values
+
+    def _account(self, env_name: str) -> str:
+        """The file's account that `env_name` names, or `env_name` for an account of its own."""
+        exact = [name for name in self._file_accounts if name.lower() == env_name.lower()]
+        loose = [name for name in self._file_accounts if _loose(name) == _loose(env_name)]
+        found = exact or loose
+        if len(found) > 1:
+            raise ConfigError(
+                f"accounts: the environment's {env_name!r} matches the accounts "
+                f"{', '.join(sorted(found))}; rename one of them"
+            )
+        return found[0] if found else env_name
+
+
+def _librdkafka_key(env_key: str) -> str:
+    key = env_key.lower()
+    return key if key in _UNDERSCORE_KEYS else key.replace("_", ".")
+
+
+def _loose(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
+_UNDERSCORE_KEYS = frozenset({"log_level"})  # librdkafka keys spelled with `_` themselves
 
 
 def to_toml(values: dict[str, Any], prefix: str = "") -> str:
@@ -244,6 +382,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             raise ConfigError("accounts: no provider account is configured")
     except PydanticValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    check_clients(settings.kafka)  # unknown librdkafka keys, named before anything connects
     return settings
 
 
@@ -257,14 +396,23 @@ def _describe(exc: PydanticValidationError) -> str:
     return "invalid settings:\n" + "\n".join(lines)
 
 
-_SECRET_CLIENT_KEYS = ("password", "secret", "jaas", "token", "key.pem", "credentials")
+_SECRET_CLIENT_KEYS = (
+    "password",
+    "secret",
+    "jaas",
+    "token",
+    "key.pem",
+    "credentials",
+    "oauthbearer.config",
+)
 
 
 def describe(settings: Settings) -> str:
     """Settings as TOML-ish text for logs, secrets masked."""
     dumped = settings.model_dump(mode="json")  # SecretStr dumps as '**********'
-    client = dumped["kafka"]["client"]
-    for key in client:  # librdkafka passthrough is plain text: mask what looks secret
-        if any(word in key for word in _SECRET_CLIENT_KEYS):
-            client[key] = "**********"
+    for table in ("client", "consumer", "producer"):
+        values = dumped["kafka"][table]
+        for key in values:  # librdkafka passthrough is plain text: mask what looks secret
+            if any(word in key.lower() for word in _SECRET_CLIENT_KEYS):
+                values[key] = "**********"
     return "\n".join(f"{key} = {value}" for key, value in dumped.items())

@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from consumer.errors import DeliveryError
+from consumer.kafka.config import producer_settings
 from consumer.kafka.health import KafkaHealth
 
 Headers = Sequence[tuple[str, bytes | str]]
@@ -65,13 +66,8 @@ class RecordSink:
         loop: asyncio.AbstractEventLoop,
         health: KafkaHealth | None = None,
     ) -> None:
-        settings = {
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            **config,
-        }
+        # acks=all and idempotence always: `config` only tunes (see kafka.config)
+        settings = producer_settings(config)
         if health is not None:  # connection errors: one line per condition, and the probe
             settings.update(health.client_config(settings))
         self._producer = Producer(settings)

@@ -23,6 +23,7 @@ from typing import Any, Protocol, cast
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumer.errors import PushDispatchError
+from consumer.kafka.config import consumer_settings
 from consumer.kafka.health import KafkaHealth, is_connection_error
 from consumer.offsets import Commit, Partition
 
@@ -75,28 +76,14 @@ class IntentSource:
         listener: RebalanceListener,
         health: KafkaHealth | None = None,
     ) -> None:
-        settings = {
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-            # librdkafka prefetches up to 64 MiB by default; in-flight work is bounded by the
-            # pipeline, so a smaller prefetch keeps memory flat without slowing it down
-            "queued.max.messages.kbytes": 16384,
-            # A fetch returns at once when any byte is there (fetch.min.bytes=1): a steady
-            # trickle then costs one fetch per few messages, and the broker's CPU with it
-            # (measured at 3,000 intents/s: p99 911 ms, the broker busier than the pipeline).
-            # Let the broker gather for up to 10 ms instead; an idle consumer fetches 100
-            # times a second in exchange.
-            "fetch.wait.max.ms": 10,
-            "fetch.min.bytes": 256 * 1024,
-            **config,
-        }
+        # Manual offsets and the other guarantees always: `config` only tunes (kafka.config).
+        settings = consumer_settings(config)
         if health is not None:  # connection errors: one line per condition, and the probe
             settings.update(health.client_config(settings))
         self._listener = listener
         self._health = health
-        self._cooperative = settings["partition.assignment.strategy"] == "cooperative-sticky"
+        # librdkafka refuses a list mixing cooperative and eager assignors
+        self._cooperative = "cooperative-sticky" in str(settings["partition.assignment.strategy"])
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer = Consumer(settings)
         self._assignment: set[Partition] = set()

@@ -81,13 +81,10 @@ class StatusPoller:
         """Poll until `stop` is set (or a fatal error), then stop cleanly."""
         self._loop = asyncio.get_running_loop()
         kafka = self._settings.kafka
-        self._sink = RecordSink(kafka.client_config(), self._loop, self._health("status-producer"))
-        consumer_config = {
-            **kafka.client_config(),
-            "group.id": self._settings.status.group_id,
-            "session.timeout.ms": kafka.session_timeout_ms,
-            "max.poll.interval.ms": kafka.max_poll_interval_ms,
-        }
+        self._sink = RecordSink(
+            kafka.producer_config(), self._loop, self._health("status-producer")
+        )
+        consumer_config = kafka.consumer_config(self._settings.status.group_id)
         glue = RebalanceGlue(self._loop, self)
         self._source = IntentSource(
             consumer_config, [self._topics.pending], glue, self._health("status-consumer")

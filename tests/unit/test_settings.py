@@ -16,6 +16,8 @@ GOOD = """
 bootstrap_servers = "broker:9092"
 [kafka.client]
 "security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "push"
 "sasl.password" = "kafka-pass-value"
 [pipeline]
 linger_ms = 20
@@ -45,6 +47,8 @@ def test_file_values_are_read_and_typed(tmp_path: Path) -> None:
     assert settings.kafka.client_config() == {
         "bootstrap.servers": "broker:9092",
         "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "push",
         "sasl.password": "kafka-pass-value",
     }
     assert settings.pipeline.linger_ms == 20
