@@ -87,6 +87,7 @@ class _Reported:
     condition: Condition
     since: float  # monotonic
     logged_at: float | None  # None: not logged (explained by a cause, or another client's)
+    last_at: float  # the latest report
     repeats: int = 0  # reports since the last line
 
 
@@ -111,7 +112,7 @@ class KafkaHealth:
         self._repeat_s = repeat_s
         self._clock = clock
         self._lock = threading.Lock()  # callbacks run on whichever thread polls the client
-        self._reported: dict[_Key, _Reported] = {}  # since the client was last connected
+        self._reported: dict[_Key, _Reported] = {}  # since last connected, or lately
         self._connected = False
         metrics.on_kafka_connection(client, connected=False)  # a series from the start
 
@@ -134,11 +135,14 @@ class KafkaHealth:
         with self._lock:
             now = self._clock()
             reported = self._reported.get(key)
-            if reported is None:
-                reported = self._reported[key] = _Reported(condition, now, None)
+            if reported is None or now - reported.last_at >= self._repeat_s:
+                # new, or quiet for long enough (one broker failing does not end in a
+                # reconnection): a fresh condition
+                reported = self._reported[key] = _Reported(condition, now, None, now)
                 line = self._first_line(condition, error) if self._is_news(condition) else None
             else:
                 reported.repeats += 1
+                reported.last_at = now
                 line = self._reminder(reported, error, now)
             if line is not None:
                 reported.logged_at, reported.repeats = now, 0

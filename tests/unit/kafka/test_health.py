@@ -212,3 +212,17 @@ def test_the_client_gets_both_callbacks_and_keeps_a_configured_statistics_interv
     assert default["stats_cb"] == producer.on_stats
     assert default["statistics.interval.ms"] == STATISTICS_INTERVAL_MS
     assert configured["statistics.interval.ms"] == 60_000
+
+
+def test_a_failure_that_stopped_for_repeat_s_is_news_when_it_comes_back(
+    watch: Watch, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    producer = watch("producer")
+    producer.on_stats(stats(("learned", "UP")))
+    producer.on_error(TRANSPORT)  # one broker of several: no reconnection ends it
+    clock.now += 3600
+    producer.on_error(TRANSPORT)
+
+    assert [message for _, message in lines(caplog)] == [
+        f"Kafka producer: a broker connection failed: {TRANSPORT.str()}"
+    ] * 2
