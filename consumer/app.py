@@ -26,6 +26,7 @@ from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
 from consumer.deadline import Deadline
 from consumer.errors import PushDispatchError
 from consumer.kafka import IntentSource, RebalanceListener, RecordSink
+from consumer.kafka.health import KafkaHealth
 from consumer.kafka.ports import SinkFactory, Source, SourceFactory
 from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
@@ -66,7 +67,13 @@ class Pipeline:
     ) -> None:
         self._settings = settings
         self._open_source = source or self._kafka_source
-        self._open_sink = sink or (lambda loop: RecordSink(settings.kafka.producer_config(), loop))
+        self._open_sink = sink or (
+            lambda loop: RecordSink(
+                settings.kafka.producer_config(),
+                loop,
+                KafkaHealth("producer", self._probes, metrics),
+            )
+        )
         self._limits = settings.pipeline
         self._clients = clients
         self._metrics = metrics
@@ -109,7 +116,8 @@ class Pipeline:
     def _kafka_source(self, listener: RebalanceListener) -> Source:
         config = self._settings.kafka.consumer_config(self._settings.kafka.group_id)
         topics = [self._settings.topics.intents, self._settings.topics.retry]
-        return IntentSource(config, topics, listener)
+        health = KafkaHealth("intents-consumer", self._probes, self._metrics)
+        return IntentSource(config, topics, listener, health)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set (or a fatal error), then shut down cleanly."""

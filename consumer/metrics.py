@@ -215,6 +215,13 @@ class Metrics:
             ["account", "state"],
             registry=r,
         )
+        self.kafka_connected = Gauge(
+            "push_kafka_connected",
+            "1 while the Kafka client has a broker connection up; 0 before its first, and"
+            " while it is down (authentication or TLS failed, no broker reachable).",
+            ["client"],
+            registry=r,
+        )
         self.loop_heartbeat = Gauge(
             "push_loop_heartbeat_timestamp_seconds",
             "Unix time the main loop last turned.",
@@ -239,6 +246,10 @@ class Metrics:
     ) -> None:
         """Set `push_build_info` for the versions this process runs."""
         self.build_info.labels(version, python, confluent_kafka, librdkafka).set(1)
+
+    def on_kafka_connection(self, client: str, *, connected: bool) -> None:
+        """Kafka `client` (intents-consumer, producer, status-consumer ...) is up or down."""
+        self.kafka_connected.labels(client).set(1 if connected else 0)
 
     # HealthObserver
     def on_call(

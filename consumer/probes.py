@@ -1,7 +1,9 @@
 """`/metrics`, `/healthz` and `/readyz` on one small HTTP port (a thread of its own).
 
 `/healthz` answers 200 while every registered loop has turned within `stale_s`;
-`/readyz` answers 200 once the process is connected and assigned, or deliberately idle.
+`/readyz` answers 200 once the process is connected and assigned, or deliberately idle, and
+while no Kafka client of it is down (`kafka.health`: a wrong password, no broker reachable);
+its body then names the client and why.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Probes:
         self._beats: dict[str, float] = {}
         self._stale_s = stale_s
         self._ready: Callable[[], bool] = lambda: False
+        self._kafka_down: dict[str, str] = {}  # client -> condition, written by callbacks
 
     def beat(self, loop: str) -> None:
         self._beats[loop] = time.monotonic()
@@ -37,8 +40,30 @@ class Probes:
             return False, "stalled: " + ", ".join(sorted(stale))
         return True, "ok"
 
+    def kafka_condition(self, client: str, condition: str | None) -> None:
+        """Kafka `client` is down for `condition`, or (None) not down any more."""
+        if condition is None:
+            self._kafka_down.pop(client, None)
+        else:
+            self._kafka_down[client] = condition
+
+    def kafka_conditions(self) -> dict[str, str]:
+        """The Kafka clients that are down, and why."""
+        return dict(self._kafka_down)
+
     def ready(self) -> bool:
-        return self._ready()
+        return self.readiness()[0]
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready or not, and why not."""
+        down = self.kafka_conditions()
+        if down:
+            return False, "not ready: " + "; ".join(
+                f"kafka {client}: {condition}" for client, condition in sorted(down.items())
+            )
+        if not self._ready():
+            return False, "not ready"
+        return True, "ready"
 
 
 class ProbeServer:
@@ -76,8 +101,8 @@ def _handler(registry: CollectorRegistry, probes: Probes) -> type[BaseHTTPReques
                 alive, detail = probes.alive()
                 self._answer(200 if alive else 503, detail.encode())
             elif path == "/readyz":
-                ready = probes.ready()
-                self._answer(200 if ready else 503, b"ready" if ready else b"not ready")
+                ready, detail = probes.readiness()
+                self._answer(200 if ready else 503, detail.encode())
             else:
                 self._answer(404, b"not found")
 

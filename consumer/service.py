@@ -136,7 +136,12 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     clients = providers.clients(settings.accounts, metrics)
     for name, client in clients.items():  # every account's breaker has a series from the start
         metrics.on_breaker(client.provider, name, BreakerState.CLOSED)
-    schema_registry = SchemaRegistry(settings.registry.url) if settings.registry.url else None
+    registry_settings = settings.registry
+    schema_registry = (
+        SchemaRegistry(registry_settings.url, registry_settings.client_config())
+        if registry_settings.url
+        else None
+    )
     schemas = SchemaSet.load().for_providers(providers)
     # Everything made so far (modules, schemas, clients) lives as long as the process: keep
     # it out of the collector's full passes, which otherwise stall the event loop for

@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     SerializeAsAny,
     ValidationInfo,
     field_validator,
@@ -162,8 +163,75 @@ class MetricsSettings(_Section):
     port: int = Field(default=9464, ge=0, le=65535)
 
 
+_REGISTRY_SCHEMES = ("http://", "https://", "mock://")
+
+
 class RegistrySettings(_Section):
-    url: str | None = None
+    """The Schema Registry: its URL(s), basic auth and TLS files, all checked at start."""
+
+    url: str | None = None  # comma-separated for several; mock:// is an in-memory one (tests)
+    # Basic auth (Confluent Cloud: the API key and secret); the password only from a secret.
+    username: str | None = None
+    password: SecretStr | None = None
+    # TLS: the CA that signed the registry's certificate (a file or a directory), and a
+    # client certificate with its key when the registry asks for one (mutual TLS).
+    ca_location: Path | None = None
+    certificate_location: Path | None = None
+    key_location: Path | None = None
+    key_password: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        bad = [
+            one.strip()
+            for one in (url or "").split(",")
+            if not one.strip().startswith(_REGISTRY_SCHEMES)
+        ]
+        if url is not None and bad:
+            raise ValueError(f"{bad[0]!r} must start with http://, https:// or mock://")
+        return url
+
+    @field_validator("ca_location", "certificate_location", "key_location")
+    @classmethod
+    def _exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.exists():
+            raise ValueError(f"{path} does not exist")
+        return path
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RegistrySettings:
+        tls = [self.ca_location, self.certificate_location, self.key_location, self.key_password]
+        if self.url is None and (self.username or self.password or any(tls)):
+            raise ValueError("basic auth or TLS files are set but registry.url is not")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together (basic auth)")
+        if self.username is not None and ":" in self.username:
+            raise ValueError("username must not contain ':' (basic auth sends user:password)")
+        if (self.key_location or self.key_password) and self.certificate_location is None:
+            raise ValueError("key_location and key_password need certificate_location")
+        if any(tls) and not all(u.strip().startswith("https://") for u in self.url_list):
+            raise ValueError("TLS files are set but registry.url is not https://")
+        return self
+
+    @property
+    def url_list(self) -> list[str]:
+        return [one.strip() for one in (self.url or "").split(",") if one.strip()]
+
+    def client_config(self) -> dict[str, str]:
+        """What confluent-kafka's `SchemaRegistryClient` takes beside the URL."""
+        config: dict[str, str] = {}
+        if self.username is not None and self.password is not None:
+            config["basic.auth.user.info"] = f"{self.username}:{self.password.get_secret_value()}"
+        files = {
+            "ssl.ca.location": self.ca_location,
+            "ssl.certificate.location": self.certificate_location,
+            "ssl.key.location": self.key_location,
+        }
+        config.update({key: str(path) for key, path in files.items() if path is not None})
+        if self.key_password is not None:
+            config["ssl.key.password"] = self.key_password.get_secret_value()
+        return config
 
 
 class ProviderSettings(_Section):

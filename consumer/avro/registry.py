@@ -1,17 +1,20 @@
 """The Schema Registry boundary: fetch writer schemas by id, register ours.
 
 `mock://` URLs give confluent-kafka's in-memory registry (one per client object, so share
-one `SchemaRegistry` between the encoder and decoder in tests).
+one `SchemaRegistry` between the encoder and decoder in tests). Basic auth and TLS come from
+`RegistrySettings.client_config()`; a certificate or key the client cannot load is a
+`ConfigError` at start, not a failure at the first record.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError as ClientError
 
-from consumer.errors import SchemaRegistryError, UnknownSchemaError
+from consumer.errors import ConfigError, SchemaRegistryError, UnknownSchemaError
 
 _NOT_FOUND = 404
 
@@ -21,7 +24,10 @@ class SchemaRegistry:
 
     def __init__(self, url: str, config: Mapping[str, str] | None = None) -> None:
         self.url = url
-        self._client = SchemaRegistryClient.new_client({**(config or {}), "url": url})
+        try:
+            self._client = SchemaRegistryClient.new_client({**(config or {}), "url": url})
+        except (ValueError, OSError, ssl.SSLError) as exc:  # bad files, unreadable key
+            raise ConfigError(f"registry: {_reason(exc, config or {})}") from exc
 
     def schema_text(self, schema_id: int) -> str:
         """The Avro schema registered under `schema_id`."""
@@ -45,3 +51,11 @@ class SchemaRegistry:
             return int(self._client.register_schema(subject, Schema(schema_text, "AVRO")))
         except Exception as exc:
             raise SchemaRegistryError(f"cannot register schema under {subject}: {exc}") from exc
+
+
+def _reason(exc: Exception, config: Mapping[str, str]) -> str:
+    """Why the client could not be made; ssl errors do not say which file, so name them."""
+    if not isinstance(exc, ssl.SSLError):
+        return f"the client cannot be set up: {exc}"
+    files = ", ".join(f"{key}={value}" for key, value in config.items() if key.endswith("location"))
+    return f"the TLS files do not load ({exc.reason or exc}): {files}"

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from consumer.errors import DeliveryError
 from consumer.kafka.config import producer_settings
+from consumer.kafka.health import KafkaHealth
 
 Headers = Sequence[tuple[str, bytes | str]]
 
@@ -59,9 +60,17 @@ class _Countdown:
 class RecordSink:
     """Produces records and resolves futures on the event loop when they are acknowledged."""
 
-    def __init__(self, config: Mapping[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        loop: asyncio.AbstractEventLoop,
+        health: KafkaHealth | None = None,
+    ) -> None:
         # acks=all and idempotence always: `config` only tunes (see kafka.config)
-        self._producer = Producer(producer_settings(config))
+        settings = producer_settings(config)
+        if health is not None:  # connection errors: one line per condition, and the probe
+            settings.update(health.client_config(settings))
+        self._producer = Producer(settings)
         self._loop = loop
         self._poller = loop.create_task(self._serve(), name="kafka-producer-poll")
 

@@ -34,6 +34,7 @@ from confluent_kafka import (
 
 from consumer.errors import PushDispatchError
 from consumer.kafka.config import consumer_settings
+from consumer.kafka.health import KafkaHealth, is_connection_error
 from consumer.offsets import Commit, Partition
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,14 @@ class IntentSource:
         config: Mapping[str, Any],
         topics: Sequence[str],
         listener: RebalanceListener,
+        health: KafkaHealth | None = None,
     ) -> None:
         # Manual offsets and the other guarantees always: `config` only tunes (kafka.config).
         settings = consumer_settings(config)
+        if health is not None:  # connection errors: one line per condition, and the probe
+            settings.update(health.client_config(settings))
         self._listener = listener
+        self._health = health
         # librdkafka refuses a list mixing cooperative and eager assignors
         self._cooperative = "cooperative-sticky" in str(settings["partition.assignment.strategy"])
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
@@ -165,7 +170,11 @@ class IntentSource:
         try:
             metadata = self._consumer.list_topics(topic, timeout=5)
         except KafkaException as exc:
-            log.warning("no metadata for %s: %s", topic, exc)
+            # asked every few seconds: a lost connection is the health watch's to report
+            quiet = self._health is not None and is_connection_error(exc.args[0])
+            log.log(
+                logging.DEBUG if quiet else logging.WARNING, "no metadata for %s: %s", topic, exc
+            )
             return 0
         found = metadata.topics.get(topic)
         return len(found.partitions) if found is not None and found.partitions else 0

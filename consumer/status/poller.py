@@ -20,6 +20,7 @@ from consumer.avro import OutcomeEncoder, PendingDecoder
 from consumer.deadline import Deadline
 from consumer.errors import DecodeError, PushDispatchError
 from consumer.kafka import ConsumedRecord, IntentSource, RecordSink, dead_letter
+from consumer.kafka.health import KafkaHealth
 from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
 from consumer.model import AsyncPending
@@ -82,10 +83,14 @@ class StatusPoller:
         """Poll until `stop` is set (or a fatal error), then stop cleanly."""
         self._loop = asyncio.get_running_loop()
         kafka = self._settings.kafka
-        self._sink = RecordSink(kafka.producer_config(), self._loop)
+        self._sink = RecordSink(
+            kafka.producer_config(), self._loop, self._health("status-producer")
+        )
         consumer_config = kafka.consumer_config(self._settings.status.group_id)
         glue = RebalanceGlue(self._loop, self)
-        self._source = IntentSource(consumer_config, [self._topics.pending], glue)
+        self._source = IntentSource(
+            consumer_config, [self._topics.pending], glue, self._health("status-consumer")
+        )
         glue.committer = self._source
         committer = asyncio.create_task(self._commit_loop(), name="status-commit")
         lag = asyncio.create_task(self._lag_loop(), name="status-lag")
@@ -99,6 +104,9 @@ class StatusPoller:
             await self._shutdown([committer, lag])
         if self._failure is not None:
             raise PushDispatchError(f"status poller stopped: {self._failure}") from self._failure
+
+    def _health(self, client: str) -> KafkaHealth:
+        return KafkaHealth(client, self._probes, self._metrics)
 
     def _beat(self) -> None:
         self._probes.beat("status")

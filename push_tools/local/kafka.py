@@ -5,6 +5,12 @@ The broker's jars come from Maven Central (`pom.xml` beside this file, fetched o
 installation named by `KAFKA_HOME`. `LocalKafka` runs one combined broker+controller on
 free local ports, keeps its data across `stop()`/`start()` so tests can restart it
 mid-stream, and writes the broker's log to a file.
+
+Given a `ScramUser`, the broker also listens for SASL_SSL with SCRAM-SHA-512, as production
+clusters do: a CA and broker certificate are made for it (`push_tools.local.tls`), the user
+is created when the storage is formatted (and set again at each start on kept data, so a
+changed password applies), and `sasl_client_config()` is what a client needs.
+The PLAINTEXT listener stays, for the tests' and tools' admin work.
 """
 
 from __future__ import annotations
@@ -22,11 +28,18 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._scram import (  # not re-exported for type checkers
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from consumer.errors import LocalKafkaError
 from push_tools.local.processes import stop_process
+from push_tools.local.tls import BrokerTls, broker_tls
 
 KAFKA_VERSION = "4.1.1"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
 POM = Path(__file__).with_name("pom.xml")
 _READY_MARKER = ".complete"
 _QUIET = logging.getLogger("push_tools.local.kafka.startup")
@@ -49,6 +62,31 @@ class KafkaDistribution:
     @property
     def classpath(self) -> str:
         return str(self.libs / "*")
+
+
+_SCRAM_UNSAFE = frozenset(',[]="\\ ')  # would break the storage tool's `--add-scram` syntax
+
+
+@dataclass(frozen=True, slots=True)
+class ScramUser:
+    """A SCRAM-SHA-512 user that the broker's SASL_SSL listener accepts."""
+
+    name: str
+    password: str
+
+    def __post_init__(self) -> None:
+        for field, value in (("name", self.name), ("password", self.password)):
+            if not value:
+                raise LocalKafkaError(f"the SCRAM user's {field} must not be empty")
+            unsafe = sorted(set(value) & _SCRAM_UNSAFE)
+            if unsafe:
+                raise LocalKafkaError(
+                    f"the SCRAM user's {field} must not contain {' '.join(map(repr, unsafe))}"
+                )
+
+    def storage_argument(self) -> str:
+        """The user as `kafka-storage format --add-scram` takes it."""
+        return f'{SCRAM_MECHANISM}=[name={self.name},password="{self.password}"]'
 
 
 def _require(tool: str, why: str) -> str:
@@ -123,17 +161,51 @@ class LocalKafka:
         distribution: KafkaDistribution | None = None,
         port: int = 0,
         heap_mb: int = 512,
+        *,
+        scram_user: ScramUser | None = None,
+        sasl_port: int = 0,
     ) -> None:
         self.workdir = workdir
         self._distribution = distribution
         self._port = port or free_port()
         self._controller_port = free_port()
+        self._scram_user = scram_user
+        self._sasl_port = (sasl_port or free_port()) if scram_user is not None else None
         self._heap_mb = heap_mb
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self._port}"
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """The SASL_SSL listener's address; only with a `scram_user`."""
+        if self._sasl_port is None:
+            raise LocalKafkaError("this broker has no SASL_SSL listener (no scram_user given)")
+        return f"127.0.0.1:{self._sasl_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate (PEM) that signed the SASL_SSL listener's certificate."""
+        return BrokerTls(self._tls_dir).ca_file
+
+    def sasl_client_config(self, password: str | None = None) -> dict[str, str]:
+        """librdkafka settings for the SASL_SSL listener: the user's, or another `password`."""
+        if self._scram_user is None:
+            raise LocalKafkaError("this broker has no SASL_SSL listener (no scram_user given)")
+        return {
+            "bootstrap.servers": self.sasl_bootstrap_servers,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanisms": SCRAM_MECHANISM,
+            "sasl.username": self._scram_user.name,
+            "sasl.password": self._scram_user.password if password is None else password,
+            "ssl.ca.location": str(self.ca_file),
+        }
+
+    @property
+    def _tls_dir(self) -> Path:
+        return self.workdir / "tls"
 
     @property
     def log_file(self) -> Path:
@@ -156,7 +228,8 @@ class LocalKafka:
         self._distribution = distribution
         self.workdir.mkdir(parents=True, exist_ok=True)
         properties = self._write_config()
-        if not (self.workdir / "data" / "meta.properties").exists():
+        fresh = not (self.workdir / "data" / "meta.properties").exists()
+        if fresh:
             self._format(distribution, properties)
         stdout = (self.workdir / "stdout.log").open("ab")
         self._process = subprocess.Popen(
@@ -168,6 +241,8 @@ class LocalKafka:
         )
         stdout.close()
         self._wait_ready(timeout_s)
+        if self._scram_user is not None and not fresh:
+            self._set_scram_user(self._scram_user)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop cleanly (SIGTERM), and kill the broker if it does not stop in time."""
@@ -221,7 +296,7 @@ class LocalKafka:
         ]
 
     def _write_config(self) -> Path:
-        settings = {
+        settings: dict[str, str] = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self._controller_port}",
@@ -243,9 +318,30 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
         }
+        if self._sasl_port is not None:
+            settings.update(self._sasl_listener())
         path = self.workdir / "server.properties"
         path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         return path
+
+    def _sasl_listener(self) -> dict[str, str]:
+        """The SASL_SSL listener beside PLAINTEXT (which brokers and controllers keep using)."""
+        tls = broker_tls(self._tls_dir)
+        sasl = f"SASL_SSL://127.0.0.1:{self._sasl_port}"
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self._port},{sasl},"
+            f"CONTROLLER://127.0.0.1:{self._controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self._port},{sasl}",
+            "listener.security.protocol.map": (
+                "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"
+            ),
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(tls.keystore_file),
+        }
 
     def _format(self, distribution: KafkaDistribution, properties: Path) -> None:
         cluster_id = uuid.uuid4().hex[:22]
@@ -253,11 +349,25 @@ class LocalKafka:
             *self._java(distribution), "kafka.tools.StorageTool", "format",
             "-t", cluster_id, "-c", str(properties),
         ]  # fmt: skip
+        if self._scram_user is not None:  # SCRAM users live in the metadata log, from the start
+            command += ["--add-scram", self._scram_user.storage_argument()]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise LocalKafkaError(
                 f"formatting Kafka storage failed:\n{(result.stdout + result.stderr)[-2000:]}"
             )
+
+    def _set_scram_user(self, user: ScramUser) -> None:
+        """Create or update the SCRAM user (data formatted before, maybe without it)."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": _QUIET}
+        admin = AdminClient(config)
+        credential = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+        upsert = UserScramCredentialUpsertion(user.name, credential, user.password.encode())
+        try:
+            admin.alter_user_scram_credentials([upsert])[user.name].result(timeout=30)
+        except Exception as exc:
+            self.kill()
+            raise LocalKafkaError(f"cannot set the SCRAM user {user.name}: {exc}") from exc
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -109,3 +109,19 @@ def test_readyz_is_503_until_the_readiness_check_passes_then_200(
     assert (before_check.status_code, before_check.text) == (503, "not ready")
     assert (before_assignment.status_code, before_assignment.text) == (503, "not ready")
     assert (after_assignment.status_code, after_assignment.text) == (200, "ready")
+
+
+def test_readyz_is_503_naming_the_kafka_client_that_is_down_even_when_assigned(
+    probes: Probes, http: httpx.Client
+) -> None:
+    probes.set_readiness(lambda: True)
+    probes.kafka_condition("intents-consumer", "authentication failed")
+    down = http.get("/readyz")
+    probes.kafka_condition("intents-consumer", None)
+    again = http.get("/readyz")
+
+    assert (down.status_code, down.text) == (
+        503,
+        "not ready: kafka intents-consumer: authentication failed",
+    )
+    assert (again.status_code, again.text) == (200, "ready")
