@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from consumer.errors import PushDispatchError
-from push_tools.demo.children import terminal_interrupts_blocked
+from push_tools.demo.children import child_setup
 from push_tools.local.processes import stop_process
 
 PIPELINE_PORT = 9464  # the settings' default metrics port, used by the compose targets
@@ -93,9 +93,13 @@ class PrometheusProcess:
             f"--storage.tsdb.path={self._workdir / 'data'}",
             f"--web.listen-address={self.url.removeprefix('http://')}",
         ]
-        with (self._workdir / "prometheus.log").open("ab") as log, terminal_interrupts_blocked():
+        with (self._workdir / "prometheus.log").open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=child_setup,  # noqa: PLW1509 - system calls only (children.py)
             )
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
@@ -107,6 +111,10 @@ class PrometheusProcess:
             except OSError:
                 time.sleep(0.3)
         raise PrometheusError(f"prometheus was not ready within {ready_timeout_s:.0f}s")
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def stop(self, timeout_s: float = 15.0) -> None:
         process, self._process = self._process, None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from consumer.service import create_topics
 from consumer.settings import Settings, load_settings, to_toml
-from push_tools.demo.children import terminal_interrupts_blocked
+from push_tools.demo.children import ChildGroups, child_setup, terminal_interrupts_blocked
 from push_tools.demo.pipeline import AZURE_STATIC_TOKEN, PipelineProcess, demo_settings
 from push_tools.demo.producer import SyntheticProducer
 from push_tools.demo.prometheus import PrometheusError, PrometheusProcess, adapt_config
@@ -58,6 +58,7 @@ class DemoStack:
         self._settings: Settings | None = None
         self._sim_urls = ("", "")
         self._metrics_port: int | None = None
+        self.groups = ChildGroups()  # every child's process group, for the final clean-up
         self.tally: Tally | None = None
         self.endpoints = Endpoints("-", "not started", "-", str(options.data_dir))
 
@@ -93,10 +94,11 @@ class DemoStack:
         if bootstrap is None:
             workdir = self._options.data_dir / "kafka"
             shutil.rmtree(workdir, ignore_errors=True)  # a fresh broker: counts start at zero
-            broker = LocalKafka(workdir)
+            broker = LocalKafka(workdir, preexec_fn=child_setup)
             self._teardown.append(("kafka", broker.stop))
-            with terminal_interrupts_blocked():
+            with terminal_interrupts_blocked():  # the storage format step is a plain child
                 broker.start()
+            self.groups.add(broker.pid)
             bootstrap = broker.bootstrap_servers
         self.endpoints = replace(self.endpoints, bootstrap_servers=bootstrap)
 
@@ -116,13 +118,14 @@ class DemoStack:
     def _simulators(self) -> None:
         seed = [] if self._options.seed is None else ["--seed", str(self._options.seed)]
         azure = SimProcess("azure", ["--static-token", AZURE_STATIC_TOKEN, "--invalid-prefix",
-                                     "invalid-", "--invalid-prefix", "stale-", *seed])  # fmt: skip
+                                     "invalid-", "--invalid-prefix", "stale-", *seed],
+                           preexec_fn=child_setup)  # fmt: skip
         responsys = SimProcess("responsys", ["--processing-s", str(self._options.processing_s),
-                                             *seed])  # fmt: skip
+                                             *seed], preexec_fn=child_setup)  # fmt: skip
         for sim in (azure, responsys):
             self._teardown.append(("simulator", sim.stop))
-            with terminal_interrupts_blocked():
-                sim.start()
+            sim.start()
+            self.groups.add(sim.pid)
         self._sim_urls = (azure.url, responsys.url)
 
     def _prometheus(self) -> None:
@@ -147,7 +150,10 @@ class DemoStack:
                 executable, text, self._options.data_dir / "prometheus", port
             )
             self._teardown.append(("prometheus", prometheus.stop))
-            prometheus.start()
+            try:
+                prometheus.start()
+            finally:
+                self.groups.add(prometheus.pid)
         except PrometheusError as exc:
             self.endpoints = replace(self.endpoints, prometheus=f"skipped: {exc}")
             return
@@ -164,7 +170,10 @@ class DemoStack:
         pipeline = PipelineProcess(config, metrics_url, self._options.data_dir / "pipeline.log")
         timeout_s = self._options.pipeline_stop_timeout_s
         self._teardown.append(("pipeline", lambda: _stopped(pipeline.stop(timeout_s))))
-        pipeline.start()
+        try:
+            pipeline.start()
+        finally:
+            self.groups.add(pipeline.pid)
         self.endpoints = replace(self.endpoints, metrics_url=f"{metrics_url}/metrics")
 
     def _traffic(self) -> None:

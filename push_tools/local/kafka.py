@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -123,8 +124,11 @@ class LocalKafka:
         distribution: KafkaDistribution | None = None,
         port: int = 0,
         heap_mb: int = 512,
+        *,
+        preexec_fn: Callable[[], None] | None = None,  # run in the broker's process before exec
     ) -> None:
         self.workdir = workdir
+        self._preexec_fn = preexec_fn
         self._distribution = distribution
         self._port = port or free_port()
         self._controller_port = free_port()
@@ -165,6 +169,7 @@ class LocalKafka:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
+            preexec_fn=self._preexec_fn,  # noqa: PLW1509 - system calls only (children.py)
         )
         stdout.close()
         self._wait_ready(timeout_s)
