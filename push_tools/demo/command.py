@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -31,6 +32,7 @@ from push_tools.demo.stack import DemoOptions, DemoStack
 from push_tools.demo.view import Frame, live_view, plain_line, summary
 
 _REFRESH_S = 1.0
+_WINDOW_S = 10.0  # rates and latency quantiles are over this much of the recent past
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -167,8 +169,8 @@ class StopRequest:
 
 def _watch(stack: DemoStack, stop: StopRequest, duration_s: float | None, plain: bool) -> Frame:
     """Refresh the view about once a second until stopped or `duration_s` has passed."""
-    started = last = time.monotonic()
-    before: MetricsSnapshot | None = None
+    started = time.monotonic()
+    recent: deque[tuple[float, MetricsSnapshot]] = deque()  # the window's snapshots
     frame = Frame(0.0, {}, None, None, _REFRESH_S)
     console = Console()
     live = None if plain else Live(console=console, auto_refresh=False, transient=False)
@@ -178,8 +180,13 @@ def _watch(stack: DemoStack, stop: StopRequest, duration_s: float | None, plain:
         while not stop.event.wait(_REFRESH_S):
             now_t = time.monotonic()
             snapshot = scrape(stack.endpoints.metrics_url)
-            frame = Frame(now_t - started, stack.produced(), snapshot, before, now_t - last)
-            before, last = snapshot or before, now_t
+            while len(recent) > 1 and now_t - recent[1][0] >= _WINDOW_S:
+                recent.popleft()
+            then, before = recent[0] if recent else (now_t, None)
+            frame = Frame(now_t - started, stack.produced(), snapshot, before, now_t - then,
+                          stack.live_tally())  # fmt: skip
+            if snapshot is not None:
+                recent.append((now_t, snapshot))
             if live is None:
                 print(plain_line(frame), flush=True)
             else:
@@ -191,4 +198,6 @@ def _watch(stack: DemoStack, stop: StopRequest, duration_s: float | None, plain:
         if live is not None:
             live.stop()
     final = scrape(stack.endpoints.metrics_url)  # the last numbers before the pipeline stops
-    return Frame(time.monotonic() - started, stack.produced(), final or frame.now, before, 1.0)
+    now_t = time.monotonic()
+    then, before = recent[0] if recent else (now_t, None)
+    return Frame(now_t - started, stack.produced(), final or frame.now, before, now_t - then)

@@ -28,8 +28,15 @@ class PrometheusError(PushDispatchError):
     """Raised when the repository's Prometheus config cannot be adapted or Prometheus fails."""
 
 
-def adapt_config(text: str, config_dir: Path, pipeline_target: str, self_target: str) -> str:
-    """The scrape config with pipeline targets on `pipeline_target`, rule paths absolute."""
+def adapt_config(
+    text: str,
+    config_dir: Path,
+    pipeline_target: str,
+    self_target: str,
+    scrape_interval: str | None = None,
+) -> str:
+    """The scrape config with pipeline targets on `pipeline_target`, rule paths absolute,
+    and every scrape and rule evaluation `scrape_interval` apart when one is given."""
     try:
         config = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -37,6 +44,13 @@ def adapt_config(text: str, config_dir: Path, pipeline_target: str, self_target:
     if not isinstance(config, dict):
         raise PrometheusError("prometheus.yml must be a mapping")
     config.pop("alerting", None)  # no Alertmanager in the demo
+    if scrape_interval is not None:  # a short run (the picture) wants more than a few points
+        timing = {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
+                  "scrape_timeout": scrape_interval}  # fmt: skip
+        config["global"] = {**(config.get("global") or {}), **timing}
+        for job in config.get("scrape_configs") or []:
+            for key in ("scrape_interval", "scrape_timeout"):
+                job.pop(key, None)
     config["rule_files"] = [
         str(config_dir / Path(rule).name)
         for rule in config.get("rule_files") or []

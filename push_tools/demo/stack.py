@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 from consumer.service import create_topics
 from consumer.settings import Settings, load_settings, to_toml
@@ -23,7 +24,7 @@ from push_tools.demo.children import ChildGroups, child_setup, terminal_interrup
 from push_tools.demo.pipeline import AZURE_STATIC_TOKEN, PipelineProcess, demo_settings
 from push_tools.demo.producer import SyntheticProducer
 from push_tools.demo.prometheus import PrometheusError, PrometheusProcess, adapt_config
-from push_tools.demo.tally import Tally, TopicMarks, tally
+from push_tools.demo.tally import LiveTally, Tally, TopicMarks, tally
 from push_tools.demo.traffic import TrafficMix
 from push_tools.demo.view import Endpoints
 from push_tools.local.kafka import LocalKafka, free_port
@@ -46,6 +47,7 @@ class DemoOptions:
     processing_s: float = 2.0  # how long a Responsys request stays PROCESSING_REQUEST
     pipeline_stop_timeout_s: float = 45.0
     seed: int | None = None
+    scrape_interval: str | None = None  # None: prometheus.yml's own
 
 
 class DemoStack:
@@ -60,6 +62,7 @@ class DemoStack:
         self._metrics_port: int | None = None
         self.groups = ChildGroups()  # every child's process group, for the final clean-up
         self.tally: Tally | None = None
+        self._live: LiveTally | None = None
         self.endpoints = Endpoints("-", "not started", "-", str(options.data_dir))
 
     def start(self, stop: threading.Event) -> bool:
@@ -71,6 +74,10 @@ class DemoStack:
                 return False
             step()
         return True
+
+    def live_tally(self) -> Tally | None:
+        """What the topics hold so far (for the view); None before the topics exist."""
+        return None if self._live is None else self._live.snapshot()
 
     def produced(self) -> Mapping[str, int]:
         return (
@@ -114,6 +121,10 @@ class DemoStack:
             self.tally = tally(client, marks, topics.outcomes, topics.dlq)
 
         self._teardown.append(("topic count", count))
+        live = LiveTally(client, marks, topics.outcomes, topics.dlq)
+        self._teardown.append(("live topic count", live.stop))
+        live.start()
+        self._live = live
 
     def _simulators(self) -> None:
         seed = [] if self._options.seed is None else ["--seed", str(self._options.seed)]
@@ -127,6 +138,8 @@ class DemoStack:
             sim.start()
             self.groups.add(sim.pid)
         self._sim_urls = (azure.url, responsys.url)
+        simulators = {"azure": azure.url, "responsys": responsys.url}
+        self.endpoints = replace(self.endpoints, simulators=MappingProxyType(simulators))
 
     def _prometheus(self) -> None:
         config = self._options.prometheus_config
@@ -145,6 +158,7 @@ class DemoStack:
                 config.parent.resolve(),
                 f"127.0.0.1:{self._metrics_port}",
                 f"127.0.0.1:{port}",
+                self._options.scrape_interval,
             )
             prometheus = PrometheusProcess(
                 executable, text, self._options.data_dir / "prometheus", port
