@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("push_tools.sim.command", "run a provider simulator (azure | responsys)"),
     "demo": ("push_tools.demo.command", "run everything locally with a live view (Ctrl-C stops)"),
     "bench": ("push_tools.bench.command", "measure throughput, latency, batching and memory"),
+    "picture": (
+        "push_tools.picture.command",
+        "draw the Grafana dashboard from Prometheus as a PNG",
+    ),
     "status": ("consumer.status.command", "run only the asynchronous status poller"),
 }
 
