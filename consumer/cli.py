@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from consumer.errors import PushDispatchError
+from consumer.logs import LOG_FORMATS, configure_logging, log_level
 
 # name -> (module with configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("push_tools.sim.command", "run a provider simulator (azure | responsys)"),
     "demo": ("push_tools.demo.command", "run everything locally with a live view (Ctrl-C stops)"),
     "bench": ("push_tools.bench.command", "measure throughput, latency, batching and memory"),
+    "picture": (
+        "push_tools.picture.command",
+        "draw the Grafana dashboard from Prometheus as a PNG",
+    ),
     "status": ("consumer.status.command", "run only the asynchronous status poller"),
 }
 
@@ -41,7 +45,7 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     """The first positional argument (the subcommand's name), skipping top-level options."""
     arguments = iter(argv)
     for argument in arguments:
-        if argument == "--log-level":
+        if argument in ("--log-level", "--log-format"):
             next(arguments, None)
         elif not argument.startswith("-"):
             return argument
@@ -71,7 +75,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="push-consumer",
         description="Kafka-native push dispatch pipeline.",
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser.add_argument(
+        "--log-level", type=log_level, default="INFO", help="logging level (default: INFO)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text lines, or one JSON object per line (default: text)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -91,11 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"push-consumer {command}: {exc}", file=sys.stderr)
         return 2
     args = parser.parse_args(arguments)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, args.log_format)
     try:
         code: int = args.handler(args)
     except PushDispatchError as exc:

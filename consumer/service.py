@@ -201,7 +201,8 @@ def stop_on_signals() -> asyncio.Event:
 
 
 def _run_workers(args: argparse.Namespace) -> int:
-    command = [sys.executable, "-m", "consumer", "--log-level", args.log_level, "run"]
+    command = [sys.executable, "-m", "consumer", "--log-level", args.log_level,
+               "--log-format", args.log_format, "run"]  # fmt: skip
     if args.config:
         command += ["--config", str(args.config)]
     workers = [subprocess.Popen(command) for _ in range(args.workers)]

@@ -1,5 +1,8 @@
 """`push-consumer demo`: run everything locally with a live view; Ctrl-C stops it all.
 
+Ctrl-C, SIGTERM and a closing terminal (SIGHUP) all stop every part in order; after a
+hang-up the demo's own output goes to `demo.log` in the data directory (the terminal is gone).
+
 Starts a local Apache Kafka broker (or uses `--bootstrap-servers`), creates the topics,
 runs both provider simulators, Prometheus (when installed), the pipeline and a synthetic
 producer at `--rate` intents/s, and shows what the pipeline's /metrics say once a second.
@@ -9,10 +12,13 @@ producer at `--rate` intents/s, and shows what the pipeline's /metrics say once 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -26,6 +32,7 @@ from push_tools.demo.stack import DemoOptions, DemoStack
 from push_tools.demo.view import Frame, live_view, plain_line, summary
 
 _REFRESH_S = 1.0
+_WINDOW_S = 10.0  # rates and latency quantiles are over this much of the recent past
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -106,17 +113,19 @@ def run(args: argparse.Namespace) -> int:
     )
     options.data_dir.mkdir(parents=True, exist_ok=True)
     plain = args.plain or not sys.stdout.isatty()
-    stop = _stop_on_signals()
+    stop = StopRequest(options.data_dir / "demo.log")
+    stop.install()
     stack = DemoStack(options)
     frame: Frame | None = None
     try:
         print(f"starting the demo (data and logs in {options.data_dir}) ...", flush=True)
-        if stack.start(stop):
+        if stack.start(stop.event):
             frame = _watch(stack, stop, args.duration, plain)
     finally:
+        stop.leave_terminal_if_hung_up()
         print("stopping: producer, pipeline, simulators, prometheus, kafka ...", flush=True)
         stack.close()
-        leftovers = reap_leftovers()
+        leftovers = reap_leftovers(stack.groups)
     if frame is not None:
         print(summary(frame, stack.tally, stack.endpoints), flush=True)
     if leftovers:
@@ -125,33 +134,59 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_on_signals() -> threading.Event:
-    """SIGINT and SIGTERM only set a flag; the main loop stops everything in order."""
-    stop = threading.Event()
+class StopRequest:
+    """SIGINT, SIGTERM and SIGHUP only set a flag; the main loop stops everything in order."""
 
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+    def __init__(self, hang_up_log: Path) -> None:
+        self.event = threading.Event()
+        self._hung_up = False
+        self._hang_up_log = hang_up_log
+        self._on_terminal: tuple[int, ...] = ()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    return stop
+    def install(self) -> None:
+        # Asked now: once the terminal has hung up, it may no longer say it is one.
+        self._on_terminal = tuple(s.fileno() for s in (sys.stdout, sys.stderr) if s.isatty())
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._request)
+
+    def _request(self, signum: int, _frame: FrameType | None) -> None:
+        self._hung_up = self._hung_up or signum == signal.SIGHUP
+        self.event.set()
+
+    def leave_terminal_if_hung_up(self) -> None:
+        """After a hang-up, point what went to the terminal at `demo.log`: writing to a
+        closed terminal fails (EIO), and the stop must not fail on a progress line."""
+        if not self._hung_up or not self._on_terminal:
+            return
+        with self._hang_up_log.open("ab") as log:
+            for stream in (sys.stdout, sys.stderr):
+                if stream.fileno() in self._on_terminal:
+                    with contextlib.suppress(OSError):  # that output was for the gone terminal
+                        stream.flush()
+                    os.dup2(log.fileno(), stream.fileno())
+        self._on_terminal = ()
 
 
-def _watch(stack: DemoStack, stop: threading.Event, duration_s: float | None, plain: bool) -> Frame:
+def _watch(stack: DemoStack, stop: StopRequest, duration_s: float | None, plain: bool) -> Frame:
     """Refresh the view about once a second until stopped or `duration_s` has passed."""
-    started = last = time.monotonic()
-    before: MetricsSnapshot | None = None
+    started = time.monotonic()
+    recent: deque[tuple[float, MetricsSnapshot]] = deque()  # the window's snapshots
     frame = Frame(0.0, {}, None, None, _REFRESH_S)
     console = Console()
     live = None if plain else Live(console=console, auto_refresh=False, transient=False)
     if live is not None:
         live.start()
     try:
-        while not stop.wait(_REFRESH_S):
+        while not stop.event.wait(_REFRESH_S):
             now_t = time.monotonic()
             snapshot = scrape(stack.endpoints.metrics_url)
-            frame = Frame(now_t - started, stack.produced(), snapshot, before, now_t - last)
-            before, last = snapshot or before, now_t
+            while len(recent) > 1 and now_t - recent[1][0] >= _WINDOW_S:
+                recent.popleft()
+            then, before = recent[0] if recent else (now_t, None)
+            frame = Frame(now_t - started, stack.produced(), snapshot, before, now_t - then,
+                          stack.live_tally())  # fmt: skip
+            if snapshot is not None:
+                recent.append((now_t, snapshot))
             if live is None:
                 print(plain_line(frame), flush=True)
             else:
@@ -159,7 +194,10 @@ def _watch(stack: DemoStack, stop: threading.Event, duration_s: float | None, pl
             if duration_s is not None and frame.elapsed_s >= duration_s:
                 break
     finally:
+        stop.leave_terminal_if_hung_up()
         if live is not None:
             live.stop()
     final = scrape(stack.endpoints.metrics_url)  # the last numbers before the pipeline stops
-    return Frame(time.monotonic() - started, stack.produced(), final or frame.now, before, 1.0)
+    now_t = time.monotonic()
+    then, before = recent[0] if recent else (now_t, None)
+    return Frame(now_t - started, stack.produced(), final or frame.now, before, now_t - then)

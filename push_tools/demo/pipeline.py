@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from consumer.errors import PushDispatchError
-from push_tools.demo.children import terminal_interrupts_blocked
+from push_tools.demo.children import child_setup
 from push_tools.local.processes import stop_process
 
 AZURE_STATIC_TOKEN = "demo-static-token"  # noqa: S105 - the simulator's test token
@@ -80,9 +80,13 @@ class PipelineProcess:
 
     def start(self, ready_timeout_s: float = 90.0) -> None:
         command = [sys.executable, "-m", "consumer", "run", "--config", str(self._config_path)]
-        with self._log_path.open("ab") as log, terminal_interrupts_blocked():
+        with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=child_setup,  # noqa: PLW1509 - system calls only (children.py)
             )
         self._wait_ready(ready_timeout_s)
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from consumer.errors import PushDispatchError
-from push_tools.demo.children import terminal_interrupts_blocked
+from push_tools.demo.children import child_setup
 from push_tools.local.processes import stop_process
 
 PIPELINE_PORT = 9464  # the settings' default metrics port, used by the compose targets
@@ -28,8 +28,15 @@ class PrometheusError(PushDispatchError):
     """Raised when the repository's Prometheus config cannot be adapted or Prometheus fails."""
 
 
-def adapt_config(text: str, config_dir: Path, pipeline_target: str, self_target: str) -> str:
-    """The scrape config with pipeline targets on `pipeline_target`, rule paths absolute."""
+def adapt_config(
+    text: str,
+    config_dir: Path,
+    pipeline_target: str,
+    self_target: str,
+    scrape_interval: str | None = None,
+) -> str:
+    """The scrape config with pipeline targets on `pipeline_target`, rule paths absolute,
+    and every scrape and rule evaluation `scrape_interval` apart when one is given."""
     try:
         config = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -37,6 +44,13 @@ def adapt_config(text: str, config_dir: Path, pipeline_target: str, self_target:
     if not isinstance(config, dict):
         raise PrometheusError("prometheus.yml must be a mapping")
     config.pop("alerting", None)  # no Alertmanager in the demo
+    if scrape_interval is not None:  # a short run (the picture) wants more than a few points
+        timing = {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
+                  "scrape_timeout": scrape_interval}  # fmt: skip
+        config["global"] = {**(config.get("global") or {}), **timing}
+        for job in config.get("scrape_configs") or []:
+            for key in ("scrape_interval", "scrape_timeout"):
+                job.pop(key, None)
     config["rule_files"] = [
         str(config_dir / Path(rule).name)
         for rule in config.get("rule_files") or []
@@ -93,9 +107,13 @@ class PrometheusProcess:
             f"--storage.tsdb.path={self._workdir / 'data'}",
             f"--web.listen-address={self.url.removeprefix('http://')}",
         ]
-        with (self._workdir / "prometheus.log").open("ab") as log, terminal_interrupts_blocked():
+        with (self._workdir / "prometheus.log").open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=child_setup,  # noqa: PLW1509 - system calls only (children.py)
             )
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
@@ -107,6 +125,10 @@ class PrometheusProcess:
             except OSError:
                 time.sleep(0.3)
         raise PrometheusError(f"prometheus was not ready within {ready_timeout_s:.0f}s")
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def stop(self, timeout_s: float = 15.0) -> None:
         process, self._process = self._process, None

@@ -16,14 +16,15 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 from consumer.service import create_topics
 from consumer.settings import Settings, load_settings, to_toml
-from push_tools.demo.children import terminal_interrupts_blocked
+from push_tools.demo.children import ChildGroups, child_setup, terminal_interrupts_blocked
 from push_tools.demo.pipeline import AZURE_STATIC_TOKEN, PipelineProcess, demo_settings
 from push_tools.demo.producer import SyntheticProducer
 from push_tools.demo.prometheus import PrometheusError, PrometheusProcess, adapt_config
-from push_tools.demo.tally import Tally, TopicMarks, tally
+from push_tools.demo.tally import LiveTally, Tally, TopicMarks, tally
 from push_tools.demo.traffic import TrafficMix
 from push_tools.demo.view import Endpoints
 from push_tools.local.kafka import LocalKafka, free_port
@@ -46,6 +47,7 @@ class DemoOptions:
     processing_s: float = 2.0  # how long a Responsys request stays PROCESSING_REQUEST
     pipeline_stop_timeout_s: float = 45.0
     seed: int | None = None
+    scrape_interval: str | None = None  # None: prometheus.yml's own
 
 
 class DemoStack:
@@ -58,7 +60,9 @@ class DemoStack:
         self._settings: Settings | None = None
         self._sim_urls = ("", "")
         self._metrics_port: int | None = None
+        self.groups = ChildGroups()  # every child's process group, for the final clean-up
         self.tally: Tally | None = None
+        self._live: LiveTally | None = None
         self.endpoints = Endpoints("-", "not started", "-", str(options.data_dir))
 
     def start(self, stop: threading.Event) -> bool:
@@ -70,6 +74,10 @@ class DemoStack:
                 return False
             step()
         return True
+
+    def live_tally(self) -> Tally | None:
+        """What the topics hold so far (for the view); None before the topics exist."""
+        return None if self._live is None else self._live.snapshot()
 
     def produced(self) -> Mapping[str, int]:
         return (
@@ -93,10 +101,11 @@ class DemoStack:
         if bootstrap is None:
             workdir = self._options.data_dir / "kafka"
             shutil.rmtree(workdir, ignore_errors=True)  # a fresh broker: counts start at zero
-            broker = LocalKafka(workdir)
+            broker = LocalKafka(workdir, preexec_fn=child_setup)
             self._teardown.append(("kafka", broker.stop))
-            with terminal_interrupts_blocked():
+            with terminal_interrupts_blocked():  # the storage format step is a plain child
                 broker.start()
+            self.groups.add(broker.pid)
             bootstrap = broker.bootstrap_servers
         self.endpoints = replace(self.endpoints, bootstrap_servers=bootstrap)
 
@@ -112,18 +121,25 @@ class DemoStack:
             self.tally = tally(client, marks, topics.outcomes, topics.dlq)
 
         self._teardown.append(("topic count", count))
+        live = LiveTally(client, marks, topics.outcomes, topics.dlq)
+        self._teardown.append(("live topic count", live.stop))
+        live.start()
+        self._live = live
 
     def _simulators(self) -> None:
         seed = [] if self._options.seed is None else ["--seed", str(self._options.seed)]
         azure = SimProcess("azure", ["--static-token", AZURE_STATIC_TOKEN, "--invalid-prefix",
-                                     "invalid-", "--invalid-prefix", "stale-", *seed])  # fmt: skip
+                                     "invalid-", "--invalid-prefix", "stale-", *seed],
+                           preexec_fn=child_setup)  # fmt: skip
         responsys = SimProcess("responsys", ["--processing-s", str(self._options.processing_s),
-                                             *seed])  # fmt: skip
+                                             *seed], preexec_fn=child_setup)  # fmt: skip
         for sim in (azure, responsys):
             self._teardown.append(("simulator", sim.stop))
-            with terminal_interrupts_blocked():
-                sim.start()
+            sim.start()
+            self.groups.add(sim.pid)
         self._sim_urls = (azure.url, responsys.url)
+        simulators = {"azure": azure.url, "responsys": responsys.url}
+        self.endpoints = replace(self.endpoints, simulators=MappingProxyType(simulators))
 
     def _prometheus(self) -> None:
         config = self._options.prometheus_config
@@ -142,12 +158,16 @@ class DemoStack:
                 config.parent.resolve(),
                 f"127.0.0.1:{self._metrics_port}",
                 f"127.0.0.1:{port}",
+                self._options.scrape_interval,
             )
             prometheus = PrometheusProcess(
                 executable, text, self._options.data_dir / "prometheus", port
             )
             self._teardown.append(("prometheus", prometheus.stop))
-            prometheus.start()
+            try:
+                prometheus.start()
+            finally:
+                self.groups.add(prometheus.pid)
         except PrometheusError as exc:
             self.endpoints = replace(self.endpoints, prometheus=f"skipped: {exc}")
             return
@@ -164,7 +184,10 @@ class DemoStack:
         pipeline = PipelineProcess(config, metrics_url, self._options.data_dir / "pipeline.log")
         timeout_s = self._options.pipeline_stop_timeout_s
         self._teardown.append(("pipeline", lambda: _stopped(pipeline.stop(timeout_s))))
-        pipeline.start()
+        try:
+            pipeline.start()
+        finally:
+            self.groups.add(pipeline.pid)
         self.endpoints = replace(self.endpoints, metrics_url=f"{metrics_url}/metrics")
 
     def _traffic(self) -> None:

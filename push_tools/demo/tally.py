@@ -1,22 +1,29 @@
-"""Count what one run published: outcomes by status and dead letters by reason.
+"""Count what one run published to the outcomes and dead-letter topics.
+
+Outcomes by status, FAILED ones by their error code, rejected targets by provider (a
+Responsys rejection arrives with the final outcome the status poller publishes), the final
+asynchronous outcomes by status, and dead letters by reason: only the topics say all that.
 
 `TopicMarks.take` records each partition's end offset when the run starts; `tally` reads
 from there to the current end, so records of earlier runs on a shared broker are not counted.
+`LiveTally` reads the same range on a thread of its own while the demo runs, for the view.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.avro import OutcomeDecoder
 from consumer.errors import DecodeError
+from consumer.model import OutcomeStatus, PushOutcome
 from push_tools.demo.children import QUIET_KAFKA_LOG
 
 _TIMEOUT_S = 10.0
@@ -44,12 +51,64 @@ class TopicMarks:
             consumer.close()
 
 
+def _frozen(counts: Counter[str]) -> Mapping[str, int]:
+    return MappingProxyType(dict(sorted(counts.items())))
+
+
 @dataclass(frozen=True, slots=True)
 class Tally:
     """Records a run published, counted by the key that matters for each topic."""
 
     outcomes: Mapping[str, int]  # by status
     dead_letters: Mapping[str, int]  # by reason
+    failed: Mapping[str, int] = field(default_factory=dict)  # FAILED outcomes by error code
+    rejected_targets: Mapping[str, int] = field(default_factory=dict)  # by provider
+    final_async: Mapping[str, int] = field(default_factory=dict)  # polled final outcomes, by status
+
+
+class TallyCounts:
+    """The running counts behind a `Tally`; `outcome` and `dead_letter` count one record."""
+
+    def __init__(self) -> None:
+        self._decoder = OutcomeDecoder()
+        self._statuses: Counter[str] = Counter()
+        self._failed: Counter[str] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._final_async: Counter[str] = Counter()
+        self._dead_letters: Counter[str] = Counter()
+
+    def outcome(self, value: bytes) -> None:
+        try:
+            outcome = self._decoder.decode(value)
+        except DecodeError:
+            self._statuses["UNREADABLE"] += 1
+            return
+        self._statuses[outcome.status] += 1
+        if outcome.status is OutcomeStatus.FAILED:
+            self._failed[failure_reason(outcome)] += 1
+        if outcome.rejected_targets:
+            self._rejected[outcome.provider] += len(outcome.rejected_targets)
+        if outcome.final and outcome.request_id is not None:  # the status poller's verdict
+            self._final_async[outcome.status] += 1
+
+    def dead_letter(self, message: Message) -> None:
+        self._dead_letters[_reason(message)] += 1
+
+    def freeze(self) -> Tally:
+        return Tally(
+            outcomes=_frozen(self._statuses),
+            dead_letters=_frozen(self._dead_letters),
+            failed=_frozen(self._failed),
+            rejected_targets=_frozen(self._rejected),
+            final_async=_frozen(self._final_async),
+        )
+
+
+def failure_reason(outcome: PushOutcome) -> str:
+    """What a FAILED outcome names as its cause: the error code, else the HTTP status."""
+    if outcome.error_code:
+        return outcome.error_code
+    return f"http_{outcome.http_status}" if outcome.http_status is not None else "unknown"
 
 
 def tally(
@@ -57,20 +116,69 @@ def tally(
 ) -> Tally:
     """Read both topics from the marks to their current ends and count."""
     consumer = _consumer(client_config)
-    decoder = OutcomeDecoder()
-    statuses: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
+    counts = TallyCounts()
     try:
         for message in _read_range(consumer, marks, outcomes_topic):
-            try:
-                statuses[decoder.decode(message.value() or b"").status] += 1
-            except DecodeError:
-                statuses["UNREADABLE"] += 1
+            counts.outcome(message.value() or b"")
         for message in _read_range(consumer, marks, dlq_topic):
-            reasons[_reason(message)] += 1
+            counts.dead_letter(message)
     finally:
         consumer.close()
-    return Tally(MappingProxyType(dict(statuses)), MappingProxyType(dict(reasons)))
+    return counts.freeze()
+
+
+class LiveTally:
+    """Counts both topics from the marks on, while the demo runs; `snapshot()` for the view.
+
+    The final summary does not use it: `tally` reads to the topics' ends after the pipeline
+    has stopped, so it counts every record; this one is only as fresh as its last poll.
+    """
+
+    def __init__(
+        self,
+        client_config: Mapping[str, str],
+        marks: TopicMarks,
+        outcomes_topic: str,
+        dlq_topic: str,
+    ) -> None:
+        self._consumer = _consumer(client_config)
+        self._topics = (outcomes_topic, dlq_topic)
+        self._marks = marks
+        self._counts = TallyCounts()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="demo-tally", daemon=True)
+
+    def start(self) -> None:
+        self._consumer.assign([
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in self._marks.offsets.items()
+            if topic in self._topics
+        ])  # fmt: skip
+        self._thread.start()
+
+    def snapshot(self) -> Tally:
+        with self._lock:
+            return self._counts.freeze()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._consumer.close()
+
+    def _loop(self) -> None:
+        outcomes_topic = self._topics[0]
+        while not self._stop.is_set():
+            messages = self._consumer.consume(1000, timeout=0.5)
+            with self._lock:
+                for message in messages:
+                    if message.error() is not None:
+                        continue
+                    if message.topic() == outcomes_topic:
+                        self._counts.outcome(message.value() or b"")
+                    else:
+                        self._counts.dead_letter(message)
 
 
 def _consumer(client_config: Mapping[str, str]) -> Consumer:

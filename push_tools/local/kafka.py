@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -164,8 +165,10 @@ class LocalKafka:
         *,
         scram_user: ScramUser | None = None,
         sasl_port: int = 0,
+        preexec_fn: Callable[[], None] | None = None,  # run in the broker's process before exec
     ) -> None:
         self.workdir = workdir
+        self._preexec_fn = preexec_fn
         self._distribution = distribution
         self._port = port or free_port()
         self._controller_port = free_port()
@@ -238,6 +241,7 @@ class LocalKafka:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
+            preexec_fn=self._preexec_fn,  # noqa: PLW1509 - system calls only (children.py)
         )
         stdout.close()
         self._wait_ready(timeout_s)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -133,7 +133,10 @@ class SimProcess:
         args: Sequence[str] = (),
         host: str = "127.0.0.1",
         start_timeout_s: float = 20.0,
+        *,
+        preexec_fn: Callable[[], None] | None = None,  # run in the child before exec
     ) -> None:
+        self._preexec_fn = preexec_fn
         self._argv = [
             sys.executable,
             "-m",
@@ -162,7 +165,12 @@ class SimProcess:
         return self._proc.pid
 
     def start(self) -> str:
-        proc = subprocess.Popen(self._argv, stdout=subprocess.PIPE, env=dict(os.environ))
+        proc = subprocess.Popen(
+            self._argv,
+            stdout=subprocess.PIPE,
+            env=dict(os.environ),
+            preexec_fn=self._preexec_fn,  # noqa: PLW1509 - the caller's; the demo's makes syscalls only
+        )
         self._proc = proc
         assert proc.stdout is not None  # set by stdout=PIPE
         with selectors.DefaultSelector() as selector:

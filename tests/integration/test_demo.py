@@ -7,11 +7,14 @@ and check with psutil that every process it started is gone afterwards.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import re
 import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -20,6 +23,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 _RUN_TIMEOUT_S = 240.0
+# The demo's stop steps' own timeouts added up: pipeline 45 s, Prometheus 15 s, two
+# simulators 10 s each, topic count 30 s, Kafka 30 s; a stop past this is a hang.
+_STOP_DEADLINE_S = 150.0
 
 
 def _demo_command(data_dir: Path, *extra: str) -> list[str]:
@@ -39,9 +45,9 @@ class DemoRun:
             )
         self.descendants: dict[int, tuple[float, str]] = {}
 
-    def watch(self, until_line: str | None = None) -> None:
+    def watch(self, until_line: str | None = None, timeout_s: float = _RUN_TIMEOUT_S) -> None:
         """Record descendants until the demo exits (or prints `until_line`)."""
-        deadline = time.monotonic() + _RUN_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         while self.process.poll() is None and time.monotonic() < deadline:
             self._record_descendants()
             if until_line is not None and until_line in self.out.read_text():
@@ -49,7 +55,17 @@ class DemoRun:
             time.sleep(0.5)
         if self.process.poll() is None:
             self.process.kill()
-            pytest.fail(f"the demo did not finish within {_RUN_TIMEOUT_S}s:\n{self.output()}")
+            pytest.fail(f"the demo did not finish within {timeout_s}s:\n{self.output()}")
+
+    def kill_survivors(self) -> None:
+        """Clean-up after a failed test: no stray broker for the next one."""
+        for pid, (created, _) in self.descendants.items():
+            try:
+                process = psutil.Process(pid)
+                if process.create_time() == created:
+                    process.kill()
+            except psutil.NoSuchProcess:
+                continue
 
     def _record_descendants(self) -> None:
         try:
@@ -136,6 +152,118 @@ def test_demo_stopped_by_ctrl_c_drains_the_pipeline_and_leaves_no_process(
     assert demo.summary_counts("outcomes topic").get("ACCEPTED", 0) > 0, demo.output()
     assert demo.survivors() == []
     assert _processes_naming(str(data_dir)) == []
+
+
+@pytest.mark.integration
+def test_demo_sent_sighup_stops_everything_in_order_and_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "demo-data"
+    demo = DemoRun(_demo_command(data_dir), tmp_path / "demo")
+    try:
+        demo.watch(until_line="t=    3s")
+        assert demo.process.poll() is None, demo.output()
+        # What a shell does to its jobs when its terminal closes: SIGHUP to the job's group.
+        os.killpg(demo.process.pid, signal.SIGHUP)
+        demo.watch(timeout_s=_STOP_DEADLINE_S)
+
+        assert demo.process.returncode == 0, demo.output()
+        # The children never saw the hang-up: the pipeline drained and exited 0 when asked.
+        assert "the pipeline exited with code" not in demo.err.read_text(), demo.output()
+        assert demo.summary_counts("outcomes topic").get("ACCEPTED", 0) > 0, demo.output()
+        commands = [command for _, command in demo.descendants.values()]
+        assert any("kafka.Kafka" in c for c in commands), commands
+        assert any("prometheus" in c for c in commands), commands
+        assert demo.survivors() == []
+        assert _processes_naming(str(data_dir)) == []
+    finally:
+        demo.kill_survivors()
+
+
+class PtyDemoRun(DemoRun):
+    """The demo with a pseudo-terminal as its controlling terminal and its stdout."""
+
+    def __init__(self, command: list[str], out: Path) -> None:
+        self.out, self.err = out.with_suffix(".out"), out.with_suffix(".err")
+        self.out.touch()
+        self.master, slave = pty.openpty()
+        os.set_blocking(self.master, False)
+        with self.err.open("w") as stderr:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, stdin=slave, stdout=slave, stderr=stderr,
+                start_new_session=True,
+                preexec_fn=_take_controlling_terminal,  # noqa: PLW1509 - one ioctl
+            )  # fmt: skip
+        os.close(slave)
+        self.descendants = {}
+
+    def _record_descendants(self) -> None:
+        self._drain()
+        super()._record_descendants()
+
+    def _drain(self) -> None:
+        """Copy what the demo wrote to its terminal into `out` (a full pty would block it)."""
+        if self.master < 0:
+            return
+        with self.out.open("ab") as out:
+            while True:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except (BlockingIOError, OSError):
+                    return
+                if not chunk:
+                    return
+                out.write(chunk.replace(b"\r\n", b"\n"))
+
+    def close_terminal(self) -> None:
+        self._drain()
+        os.close(self.master)
+        self.master = -1
+
+
+def _take_controlling_terminal() -> None:
+    """In the child, a session leader: make stdin (the pty) its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.integration
+def test_demo_whose_terminal_closes_stops_everything_and_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "demo-data"
+    demo = PtyDemoRun(_demo_command(data_dir), tmp_path / "demo")
+    try:
+        demo.watch(until_line="t=    3s")
+        assert demo.process.poll() is None, demo.output()
+        demo.close_terminal()  # the kernel hangs up: SIGHUP, and writes to it fail from now
+        demo.watch(timeout_s=_STOP_DEADLINE_S)
+
+        assert demo.process.returncode == 0, demo.output()
+        # Its stop and summary went to demo.log, the terminal being gone.
+        assert "outcomes topic:" in (data_dir / "demo.log").read_text(), demo.output()
+        assert demo.survivors() == []
+        assert _processes_naming(str(data_dir)) == []
+    finally:
+        demo.kill_survivors()
+
+
+@pytest.mark.integration
+def test_demo_killed_outright_takes_every_child_with_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo-data"
+    demo = DemoRun(_demo_command(data_dir), tmp_path / "demo")
+    try:
+        demo.watch(until_line="t=    3s")
+        demo._record_descendants()
+        assert len(demo.descendants) >= 5, demo.descendants  # broker, Prometheus, 2 sims, pipeline
+        demo.process.kill()  # no handler runs: only the kernel's parent-death signal is left
+        demo.process.wait(timeout=30)
+
+        deadline = time.monotonic() + 30
+        while demo.survivors() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert demo.survivors() == []
+    finally:
+        demo.kill_survivors()
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 
 from consumer.cli import COMMANDS, NEEDS_TOOLS
 
-TOOLS_MODULES = ("push_tools", "starlette", "uvicorn", "rich", "psutil", "yaml")
+TOOLS_MODULES = ("push_tools", "starlette", "uvicorn", "rich", "psutil", "yaml", "matplotlib")
 TOOLS_COMMANDS = [name for name, (module, _) in COMMANDS.items() if module.startswith("push_")]
 
 # httpx imports its optional command line (`httpx._main`: click, pygments, rich) whenever
@@ -134,6 +134,6 @@ def test_the_runtime_commands_work_without_the_dev_extra():
 
 
 def test_every_tools_command_module_is_in_push_tools():
-    assert TOOLS_COMMANDS == ["kafka", "produce", "simulate", "demo", "bench"]
+    assert TOOLS_COMMANDS == ["kafka", "produce", "simulate", "demo", "bench", "picture"]
     for name in TOOLS_COMMANDS:
         assert COMMANDS[name][0].startswith("push_tools."), name
