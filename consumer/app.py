@@ -73,6 +73,7 @@ class Pipeline:
         self._probes = probes or Probes()
         self._probes.set_readiness(lambda: self.ready)
         self._ledger = Ledger(settings.pipeline, metrics)
+        self._partitions = metrics.partitions(settings.kafka.group_id)
         self._supervisor = Supervisor(self._fail)
         self._outbox = Outbox(
             settings.topics,
@@ -134,6 +135,7 @@ class Pipeline:
                 take = await self._make_room()
                 records = await source.consume(take, 0.1 if take > 1 else 0)
                 self._beat("consume")
+                self._update_gauges()  # every turn (10 a second even while paused)
                 later: list[Rewind] = []
                 for start in range(0, len(records), INTAKE_CHUNK):
                     later += self._intake.take(records[start : start + INTAKE_CHUNK])
@@ -153,6 +155,13 @@ class Pipeline:
         self._probes.beat(loop)
         self._metrics.loop_heartbeat.labels(loop).set(time.time())
 
+    def _update_gauges(self) -> None:
+        """In-flight work and paused partitions as they are now, also while nothing arrives."""
+        assert self._source is not None
+        self._ledger.update_gauges()
+        paused = len(self._source.assignment) if self._source.paused else 0
+        self._metrics.paused_partitions.set(paused)
+
     # --- intake -------------------------------------------------------------------------
 
     async def _make_room(self) -> int:
@@ -161,7 +170,7 @@ class Pipeline:
         room = self._ledger.room()
         if room == 0:
             if not self._source.paused:
-                self._metrics.paused_partitions.set(await self._source.pause_all())
+                await self._source.pause_all()
                 self._dispatcher.flush()  # full of parked intents: send what we have
             # Resume the moment enough work finished, not at the next poll timeout;
             # meanwhile poll without waiting (rebalance callbacks run in poll).
@@ -169,7 +178,6 @@ class Pipeline:
             return 1  # paused: nothing is fetched, the poll serves callbacks only
         if self._source.paused and self._ledger.can_resume:
             await self._source.resume_all()
-            self._metrics.paused_partitions.set(0)
         return min(self._limits.consume_batch, room)
 
     # --- background loops ---------------------------------------------------------------
@@ -206,9 +214,7 @@ class Pipeline:
             if total and total != self._partition_total:
                 self._partition_total = total
                 self._share_rates(exclude=[])
-            for (topic, partition), lag in (await self._source.lag()).items():
-                self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
-            self._ledger.update_gauges()
+            self._partitions.lag(await self._source.lag())
 
     # --- rebalance (run on the loop by kafka.rebalance) ---------------------------------
 
@@ -246,8 +252,7 @@ class Pipeline:
 
     def _count_assigned(self, exclude: list[Partition] | None = None) -> None:
         assert self._source is not None
-        assigned = self._source.assignment - set(exclude or ())
-        self._metrics.assigned_partitions.set(len(assigned))
+        self._partitions.assigned(self._source.assignment - set(exclude or ()))
 
     def _share_rates(self, exclude: list[Partition]) -> None:
         """Provider rate limits are global: use this instance's share of the partitions."""

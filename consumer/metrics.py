@@ -1,15 +1,34 @@
 """Prometheus metrics, all on one registry that the caller passes in.
 
 Names follow Prometheus conventions (`_total`, `_seconds`, `_bytes`); labels are bounded
-(provider, account, status, code class, reason, partition), never device ids or free text.
-`Metrics` is also the dispatch layer's `DispatchObserver`.
+(provider, account, status, code class, known status code, operation, reason, consumer
+group, partition), never device ids or free text. `Metrics` is also the dispatch layer's
+`DispatchObserver`. No `_created` series: they would double the series count for a value
+no query reads (a counter's reset shows in `rate()` anyway).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
 from consumer.dispatch.breaker import BreakerState
+from consumer.dispatch.exchange import OTHER_STATUS
+
+# process-wide in prometheus_client (every registry, every metric); the function is untyped
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+Partition = tuple[str, int]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _ASYNC_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600)
@@ -70,14 +89,15 @@ class Metrics:
         )
         self.provider_calls = Counter(
             "push_provider_calls",
-            "Provider HTTP calls, by operation (push, poll, login) and status class.",
-            ["provider", "account", "code_class", "operation"],
+            "Provider HTTP calls, by operation (push, poll, login), status class and exact"
+            " status (a known one, else other; none when no answer came).",
+            ["provider", "account", "code_class", "operation", "code"],
             registry=r,
         )
         self.provider_latency = Histogram(
             "push_provider_call_duration_seconds",
-            "Provider HTTP call latency.",
-            ["provider", "account"],
+            "Provider HTTP call latency, by operation (push, poll, login).",
+            ["provider", "account", "operation"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -139,12 +159,25 @@ class Metrics:
             "push_paused_partitions", "Partitions paused by backpressure.", registry=r
         )
         self.assigned_partitions = Gauge(
-            "push_assigned_partitions", "Partitions assigned to this instance.", registry=r
+            "push_assigned_partitions",
+            "Partitions assigned to this instance, per consumer group.",
+            ["group"],
+            registry=r,
         )
         self.consumer_lag = Gauge(
             "push_consumer_lag_messages",
-            "High watermark minus position, per assigned partition.",
-            ["topic", "partition"],
+            "Log end offset minus position (or the commit before any read), per consumer"
+            " group and assigned partition.",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "push_ready", "1 while /readyz answers ready, else 0 (read at each scrape).", registry=r
+        )
+        self.build_info = Gauge(
+            "push_build_info",
+            "Always 1; the labels name the versions running.",
+            ["version", "python", "confluent_kafka", "librdkafka"],
             registry=r,
         )
         self.commit_latency = Histogram(
@@ -188,6 +221,24 @@ class Metrics:
             ["loop"],
             registry=r,
         )
+        self._groups: dict[str, PartitionGauges] = {}
+
+    def partitions(self, group: str) -> PartitionGauges:
+        """The assigned-partition and lag gauges of consumer group `group`."""
+        gauges = self._groups.get(group)
+        if gauges is None:
+            gauges = self._groups[group] = PartitionGauges(self, group)
+        return gauges
+
+    def watch_readiness(self, ready: Callable[[], bool]) -> None:
+        """Export `ready()` as `push_ready`, asked at every scrape (never stale)."""
+        self.ready.set_function(lambda: 1.0 if ready() else 0.0)
+
+    def describe_build(
+        self, *, version: str, python: str, confluent_kafka: str, librdkafka: str
+    ) -> None:
+        """Set `push_build_info` for the versions this process runs."""
+        self.build_info.labels(version, python, confluent_kafka, librdkafka).set(1)
 
     # HealthObserver
     def on_call(
@@ -198,9 +249,10 @@ class Metrics:
         seconds: float,
         *,
         operation: str = "push",
+        code: str = OTHER_STATUS,
     ) -> None:
-        self.provider_calls.labels(provider, account, status_class, operation).inc()
-        self.provider_latency.labels(provider, account).observe(seconds)
+        self.provider_calls.labels(provider, account, status_class, operation, code).inc()
+        self.provider_latency.labels(provider, account, operation).observe(seconds)
 
     def on_retry(self, provider: str, account: str, ambiguous: bool) -> None:
         self.retries.labels(provider, account, "true" if ambiguous else "false").inc()
@@ -218,3 +270,47 @@ class Metrics:
 
     def on_token_refresh(self, provider: str, account: str) -> None:
         self.token_refreshes.labels(provider, account).inc()
+
+
+class PartitionGauges:
+    """One consumer group's partition gauges: how many are assigned, and the lag of each.
+
+    A partition that leaves the assignment (revoked or lost) loses its lag series at once,
+    and each lag reading exports exactly the assigned partitions it holds: a member never
+    keeps reporting the last lag of a partition that another member now reads.
+    """
+
+    def __init__(self, metrics: Metrics, group: str) -> None:
+        self._group = group
+        self._count = metrics.assigned_partitions.labels(group)
+        self._lag = metrics.consumer_lag
+        self._assigned: set[Partition] = set()
+        self._exported: set[Partition] = set()
+        self._count.set(0)  # "no partitions assigned" is a value, not a missing series
+
+    def assigned(self, partitions: Iterable[Partition]) -> None:
+        """The group's assignment is now `partitions`."""
+        self._assigned = set(partitions)
+        self._count.set(len(self._assigned))
+        self._drop(self._exported - self._assigned)
+
+    def lag(self, lags: Mapping[Partition, int]) -> None:
+        """A lag reading: export it for the assigned partitions, drop every other series."""
+        current = {partition for partition in lags if partition in self._assigned}
+        self._drop(self._exported - current)
+        for topic, partition in current:
+            self._lag.labels(self._group, topic, str(partition)).set(lags[topic, partition])
+        self._exported = current
+
+    def _drop(self, partitions: set[Partition]) -> None:
+        for topic, partition in partitions:
+            self._lag.remove(self._group, topic, str(partition))
+        self._exported -= partitions
+
+
+def add_process_collectors(registry: CollectorRegistry) -> None:
+    """The process (`process_*`: memory, CPU, file descriptors), platform (`python_info`)
+    and garbage-collector (`python_gc_*`) collectors, which only the default registry has."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)

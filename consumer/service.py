@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from consumer import __version__
 from consumer.app import Pipeline
 from consumer.avro import (
     IntentDecoder,
@@ -33,7 +35,8 @@ from consumer.avro import (
 from consumer.dispatch.breaker import BreakerState
 from consumer.errors import ConfigError
 from consumer.kafka import TopicSpec, ensure_topics
-from consumer.metrics import Metrics
+from consumer.kafka.source import client_versions
+from consumer.metrics import Metrics, add_process_collectors
 from consumer.probes import Probes, ProbeServer
 from consumer.providers.base import ProviderClient
 from consumer.providers.registry import ProviderRegistry
@@ -114,8 +117,17 @@ class Runtime:
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Metrics and probes on their port, provider clients, schemas; all closed on exit."""
     registry = CollectorRegistry()
+    add_process_collectors(registry)  # memory, which the design promises to keep flat
     metrics = Metrics(registry)
+    confluent_kafka, librdkafka = client_versions()
+    metrics.describe_build(
+        version=__version__,
+        python=platform.python_version(),
+        confluent_kafka=confluent_kafka,
+        librdkafka=librdkafka,
+    )
     probes = Probes()
+    metrics.watch_readiness(probes.ready)  # whichever check the pipeline or poller sets
     probe_server = ProbeServer(registry, probes, settings.metrics.host, settings.metrics.port)
     probe_server.start()
     log.info("metrics on http://%s:%d/metrics", settings.metrics.host, probe_server.port)

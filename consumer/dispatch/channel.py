@@ -20,7 +20,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from consumer.dispatch.breaker import BreakerState, CircuitBreaker
-from consumer.dispatch.exchange import Answer, Request, status_class
+from consumer.dispatch.exchange import NO_RESPONSE, Answer, Request, status_class, status_code
 from consumer.dispatch.limits import DispatchLimits
 from consumer.dispatch.observer import PUSH, DispatchObserver, health_observer
 from consumer.dispatch.ratelimit import TokenBucket
@@ -198,7 +198,8 @@ class AccountChannel:
             )
         except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc, started, operation) from exc
-        self._observe(status_class(response.status_code), started, operation)
+        status = response.status_code
+        self._observe(status_class(status), started, operation, status_code(status))
         headers = {name.lower(): value for name, value in response.headers.items()}
         return Answer(response.status_code, response.content, headers)
 
@@ -216,9 +217,11 @@ class AccountChannel:
         self._observe("transport_error", started, operation)
         return TransportError(f"{name}: {cause} (may have been sent)", ambiguous=True)
 
-    def _observe(self, label: str, started: float, operation: str) -> None:
+    def _observe(self, label: str, started: float, operation: str, code: str = NO_RESPONSE) -> None:
         seconds = self._clock() - started
-        self._events.on_call(self.provider, self.account, label, seconds, operation=operation)
+        self._events.on_call(
+            self.provider, self.account, label, seconds, operation=operation, code=code
+        )
 
     def _breaker_changed(self, operation: str, state: BreakerState) -> None:
         self._events.on_breaker(self.provider, self.account, state, operation)

@@ -42,6 +42,20 @@ class Answer:
         return text if len(text) <= limit else text[:limit] + "..."
 
 
+# The statuses the two providers' documents name, and the gateway ones in front of them: each
+# gets a series of its own (429 throttling apart from other 4xx); any other is "other".
+KNOWN_STATUSES = frozenset(
+    {200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 502, 503, 504}
+)
+OTHER_STATUS = "other"
+NO_RESPONSE = "none"  # the call got no answer: a timeout or a connection error
+
+
 def status_class(status: int) -> str:
     """A bounded metric label for an HTTP status: "2xx", "4xx", "5xx"."""
     return f"{status // 100}xx"
+
+
+def status_code(status: int) -> str:
+    """A bounded metric label for the exact HTTP status: "429", or "other" if not known."""
+    return str(status) if status in KNOWN_STATUSES else OTHER_STATUS

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from consumer.dispatch.breaker import BreakerState
+from consumer.dispatch.exchange import OTHER_STATUS
 
 PUSH = "push"
 
@@ -36,9 +37,11 @@ class DispatchObserver(Protocol):
 
 @runtime_checkable
 class HealthObserver(DispatchObserver, Protocol):
-    """A `DispatchObserver` that also tells operations apart and sees throttling.
+    """A `DispatchObserver` that also tells operations and exact statuses apart, and sees
+    throttling.
 
-    `operation` is a bounded label: "push", "poll", "login".
+    `operation` is a bounded label: "push", "poll", "login"; `code` the exact status where
+    it is a known one (`exchange.status_code`: "429", "other"), "none" without an answer.
     """
 
     def on_call(
@@ -49,6 +52,7 @@ class HealthObserver(DispatchObserver, Protocol):
         seconds: float,
         *,
         operation: str = PUSH,
+        code: str = OTHER_STATUS,
     ) -> None:
         """One HTTP request of `operation` finished (or failed on the wire) after `seconds`."""
 
@@ -75,6 +79,7 @@ class NullObserver:
         seconds: float,
         *,
         operation: str = PUSH,
+        code: str = OTHER_STATUS,
     ) -> None:
         """Ignore."""
 
@@ -99,8 +104,8 @@ class NullObserver:
 class CoreEvents:
     """Health events for an observer that implements only `DispatchObserver`.
 
-    Calls are reported without their operation, breaker changes only for push (its gauge
-    has no operation label), throttle and short-circuit events are dropped.
+    Calls are reported without their operation and exact status, breaker changes only for
+    push (its gauge has no operation label), throttle and short-circuit events are dropped.
     """
 
     __slots__ = ("_core",)
@@ -116,8 +121,9 @@ class CoreEvents:
         seconds: float,
         *,
         operation: str = PUSH,
+        code: str = OTHER_STATUS,
     ) -> None:
-        """Report the call, without its operation."""
+        """Report the call, without its operation and exact status."""
         self._core.on_call(provider, account, status_class, seconds)
 
     def on_retry(self, provider: str, account: str, ambiguous: bool) -> None:

@@ -20,7 +20,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+    libversion,
+    version,
+)
 
 from consumer.errors import PushDispatchError
 from consumer.offsets import Commit, Partition
@@ -28,6 +38,12 @@ from consumer.offsets import Commit, Partition
 log = logging.getLogger(__name__)
 
 COMMITTED_TIMEOUT_S = 10.0  # reading back the commits of newly assigned partitions
+LIST_OFFSETS_TIMEOUT_S = 1.0  # asking the leaders for the log ends, every lag reading
+
+
+def client_versions() -> tuple[str, str]:
+    """The versions of confluent-kafka and of the librdkafka it runs on."""
+    return version()[0], libversion()[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +108,12 @@ class IntentSource:
         }
         self._listener = listener
         self._cooperative = settings["partition.assignment.strategy"] == "cooperative-sticky"
+        self._from_earliest = settings["auto.offset.reset"] in ("earliest", "smallest", "beginning")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer = Consumer(settings)
         self._assignment: set[Partition] = set()
         self._unrestored: list[Partition] = []  # assigned; commits not read back yet
+        self._commits: dict[Partition, int] = {}  # read back at assignment, for the lag
         self._paused = False
         self._deferred: dict[Partition, float] = {}  # paused until this monotonic time
         self._consumer.subscribe(
@@ -167,7 +185,7 @@ class IntentSource:
         return len(found.partitions) if found is not None and found.partitions else 0
 
     async def lag(self) -> dict[Partition, int]:
-        """Per assigned partition: high watermark minus committed offset (or position)."""
+        """Per assigned partition: log end minus position (or, before any read, the commit)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._lag)
 
@@ -273,20 +291,61 @@ class IntentSource:
             if tp.error is not None:
                 log.warning("cannot read the commit of %s/%s: %s", tp.topic, tp.partition, tp.error)
             elif tp.offset >= 0:  # OFFSET_INVALID: nothing committed yet
+                self._commits[tp.topic, tp.partition] = tp.offset
                 self._listener.restored((tp.topic, tp.partition), tp.offset, tp.metadata or "")
 
     def _lag(self) -> dict[Partition, int]:
-        lags: dict[Partition, int] = {}
         assigned = [TopicPartition(t, p) for t, p in self._assignment]
         if not assigned:
-            return lags
-        positions = self._consumer.position(assigned)
-        for tp in positions:
-            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if tp.offset == OFFSET_INVALID or high < 0:
-                continue
-            lags[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+            return {}
+        ends = self._list_offsets(assigned, OFFSET_END)
+        starts: dict[Partition, int] = {}
+        unread: list[TopicPartition] = []
+        for tp in self._consumer.position(assigned):
+            partition = (tp.topic, tp.partition)
+            # Paused before its first read (backpressure), a partition has no position yet:
+            # its backlog starts at its commit, or where reading would start without one.
+            start = tp.offset if tp.offset >= 0 else self._commits.get(partition, OFFSET_INVALID)
+            if start >= 0:
+                starts[partition] = start
+            else:
+                unread.append(TopicPartition(*partition))
+        if unread and self._from_earliest:
+            starts.update(self._list_offsets(unread, OFFSET_BEGINNING))
+        elif unread:  # "latest": it starts at the end, nothing to catch up
+            starts.update({p: ends[p] for tp in unread if (p := (tp.topic, tp.partition)) in ends})
+        lags: dict[Partition, int] = {}
+        for partition, start in starts.items():
+            end = ends.get(partition, OFFSET_INVALID)
+            if end >= 0 and start >= 0:
+                lags[partition] = max(0, end - start)
         return lags
+
+    def _list_offsets(self, partitions: list[TopicPartition], which: int) -> dict[Partition, int]:
+        """The log end (`OFFSET_END`) or start (`OFFSET_BEGINNING`) of each partition, asked
+        of the leaders (one request per broker).
+
+        The client's cached watermarks stop at a partition's last fetch, so they stand still
+        exactly while the partition is paused or the prefetch queue is full: lag would stop
+        growing under backpressure. A list-offsets request with the timestamp -1 ("latest")
+        or -2 ("earliest"), which `offsets_for_times` passes through, answers the current
+        offsets; the cached watermark stands in for a partition whose leader does not answer.
+        """
+        found: dict[Partition, int] = {}
+        asked = [TopicPartition(tp.topic, tp.partition, which) for tp in partitions]
+        try:
+            answered = self._consumer.offsets_for_times(asked, timeout=LIST_OFFSETS_TIMEOUT_S)
+        except KafkaException as exc:
+            log.debug("offsets not answered (cached watermarks used): %s", exc)
+            answered = []
+        for tp in answered:
+            if tp.error is None and tp.offset >= 0:
+                found[tp.topic, tp.partition] = tp.offset
+        for tp in partitions:
+            if (tp.topic, tp.partition) not in found:
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                found[tp.topic, tp.partition] = high if which == OFFSET_END else low
+        return found
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         added = [(tp.topic, tp.partition) for tp in partitions]
@@ -310,6 +369,7 @@ class IntentSource:
         self._assignment.difference_update(removed)
         for partition in removed:
             self._deferred.pop(partition, None)
+            self._commits.pop(partition, None)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         removed = [(tp.topic, tp.partition) for tp in partitions]
@@ -318,6 +378,7 @@ class IntentSource:
         self._assignment.difference_update(removed)
         for partition in removed:
             self._deferred.pop(partition, None)
+            self._commits.pop(partition, None)
 
 
 def _header_pairs(headers: Any) -> tuple[tuple[str, bytes], ...]:

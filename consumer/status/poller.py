@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_POLLS_IN_FLIGHT = 64  # the account channels cap concurrency and rate; this caps tasks
 CONSUME_BATCH = 500
 TICK_S = 0.1  # consume timeout, so due polls start within this
+LAG_INTERVAL_S = 5.0
 
 
 class StatusPoller:
@@ -60,6 +61,7 @@ class StatusPoller:
         self._decoder = decoder
         self._encoder = outcome_encoder
         self._probes = probes or Probes()
+        self._partitions = metrics.partitions(settings.status.group_id)
         self._now = wall_clock  # records carry wall-clock times; durations use monotonic
         self._book = PendingBook()
         self._tracker = OffsetTracker()
@@ -91,6 +93,7 @@ class StatusPoller:
         self._source = IntentSource(consumer_config, [self._topics.pending], glue)
         glue.committer = self._source
         committer = asyncio.create_task(self._commit_loop(), name="status-commit")
+        lag = asyncio.create_task(self._lag_loop(), name="status-lag")
         try:
             while not stop.is_set() and self._failure is None:
                 records = await self._source.consume(CONSUME_BATCH, TICK_S)
@@ -98,7 +101,7 @@ class StatusPoller:
                 self._intake(records)
                 self._start_due_polls()
         finally:
-            await self._shutdown(committer)
+            await self._shutdown([committer, lag])
         if self._failure is not None:
             raise PushDispatchError(f"status poller stopped: {self._failure}") from self._failure
 
@@ -231,6 +234,10 @@ class StatusPoller:
         )
         for outcome in verdict.outcomes:
             self._metrics.outcomes.labels(outcome.provider, outcome.account, outcome.status).inc()
+            if outcome.rejected_targets:
+                self._metrics.targets_rejected.labels(outcome.provider, outcome.account).inc(
+                    len(outcome.rejected_targets)
+                )
         log.info("request %s final: %s", pending.request_id, verdict.label)
 
     # --- commits ------------------------------------------------------------------------
@@ -246,6 +253,13 @@ class StatusPoller:
         if offsets and self._source is not None and await self._source.commit(offsets):
             self._tracker.mark_committed(offsets)
 
+    async def _lag_loop(self) -> None:
+        """The status group's lag on the pending topic: how far polling is behind."""
+        while True:
+            await asyncio.sleep(LAG_INTERVAL_S)
+            if self._source is not None:
+                self._partitions.lag(await self._source.lag())
+
     # --- rebalance (run on the loop by kafka.rebalance) ---------------------------------
 
     def revocation_deadline(self) -> Deadline:
@@ -253,6 +267,7 @@ class StatusPoller:
 
     async def on_assigned(self, partitions: list[Partition]) -> None:
         self.ready = True
+        self._count_assigned()
 
     async def on_revoked(
         self, partitions: list[Partition], deadline: Deadline
@@ -267,6 +282,10 @@ class StatusPoller:
     async def on_lost(self, partitions: list[Partition]) -> None:
         self._hand_back(partitions)
 
+    def _count_assigned(self, exclude: list[Partition] | None = None) -> None:
+        if self._source is not None:  # the source tells of removals before it applies them
+            self._partitions.assigned(self._source.assignment - set(exclude or ()))
+
     async def on_restored(self, partition: Partition, offset: int, metadata: str) -> None:
         self._tracker.restore(partition, offset, metadata)  # before its records are tracked
 
@@ -274,6 +293,7 @@ class StatusPoller:
         """Drop these partitions' work: their new owner reads the records again."""
         self._drop(self._book.in_partitions(set(partitions)))
         self._tracker.forget(partitions)
+        self._count_assigned(exclude=partitions)
 
     def _drop(self, entries: list[Tracked]) -> None:
         for entry in entries:
@@ -294,7 +314,7 @@ class StatusPoller:
 
     # --- shutdown -----------------------------------------------------------------------
 
-    async def _shutdown(self, committer: asyncio.Task[None]) -> None:
+    async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
         """Within one deadline; the revocation that closing triggers does not wait again."""
         deadline = self._stopping = Deadline.after(self._settings.pipeline.shutdown_timeout_s)
         for task, entry in list(self._tasks.items()):
@@ -302,9 +322,9 @@ class StatusPoller:
                 task.cancel()  # a poll in flight is simply asked again by the next owner
         if not await self._wait_for_publications(deadline):
             log.warning("final publications unfinished at the deadline; they will be redone")
-        committer.cancel()
-        tasks = [committer, *self._tasks]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, *self._tasks, return_exceptions=True)
         await self._commit()
         self._drop(self._book.entries())
         if self._source is not None:

@@ -32,6 +32,7 @@ class Events:
         seconds: float,
         *,
         operation: str = "push",
+        code: str = "other",
     ) -> None:
         self.calls.append((operation, status_class))
 
