@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections import defaultdict
+from pathlib import Path
 
 import yaml
 
@@ -13,6 +14,8 @@ from tests.integration.observability.artefacts import (
     PROMETHEUS_DIR,
     ROOT,
     alert_rules,
+    ranges,
+    shortened_alerts,
     tool,
 )
 
@@ -97,3 +100,18 @@ def test_every_runbook_section_says_what_it_means_and_what_to_do() -> None:
     for section in sections:
         assert "**Means:**" in section, section.splitlines()[0]
         assert "**Do:**" in section, section.splitlines()[0]
+
+
+def test_shortened_alerts_divide_every_for_and_window_and_still_pass_promtool(
+    tmp_path: Path,
+) -> None:
+    shortened = shortened_alerts(tmp_path, 20)
+    rules = {r["alert"]: r for g in yaml.safe_load(shortened.read_text())["groups"]
+             for r in g["rules"]}  # fmt: skip
+
+    assert promtool("check", "rules", str(shortened)).returncode == 0
+    assert rules["PushNoPartitionsAssigned"]["for"] == "15s"  # 5m / 20
+    assert "[15s:]" in rules["PushCircuitOpen"]["expr"]  # a subquery's window too
+    assert "[90s]" in rules["PushAsyncFinalStatusSlow"]["expr"]  # 30m / 20
+    assert ranges(rules["PushFailedOutcomesHigh"]["expr"]) == ["15s", "15s", "15s"]
+    assert "> 60" in rules["PushLoopStalled"]["expr"]  # thresholds stay as they are
