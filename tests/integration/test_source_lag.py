@@ -88,21 +88,3 @@ async def test_a_partition_paused_before_its_first_read_lags_by_its_whole_backlo
         assert await source.lag() == {(topic, 0): 12, (topic, 1): 4}
     finally:
         await source.close()
-
-
-async def test_an_unread_partition_of_a_group_reading_from_the_end_has_no_lag(
-    kafka_bootstrap: str, new_topic: TopicFactory
-) -> None:
-    topic = new_topic(partitions=1)
-    produce(kafka_bootstrap, topic, 7)
-    listener = Listener()
-    settings = config(
-        kafka_bootstrap, f"lag-{uuid.uuid4().hex[:8]}", **{"auto.offset.reset": "latest"}
-    )
-    source = IntentSource(settings, [topic], listener)
-    try:
-        await source.pause_all()
-        await until_assigned(source, listener, 1)
-        assert await source.lag() == {(topic, 0): 0}, "it starts at the end: nothing to catch up"
-    finally:
-        await source.close()
