@@ -67,6 +67,15 @@ EXPECTED = {
 STALLED = ("PushConsumptionStalled", ("job", JOB))
 NEW_ALERTS = {name for name, _ in EXPECTED} | {STALLED[0]}
 FIRE_TIMEOUT_S = 180.0
+# What the new alerts read while all is well: ready, connected, every consumer group owning
+# partitions, no FAILED outcome, nothing parked.
+HEALTHY_VALUES: dict[str, float | None] = {
+    "min(push_ready)": 1.0,
+    "min(push_kafka_connected)": 1.0,
+    "min(push_assigned_partitions) > bool 0": 1.0,
+    'sum(push_outcomes_total{status="FAILED"}) or vector(0)': 0.0,
+    "sum(push_intents_parked_total) or vector(0)": 0.0,
+}
 
 
 class Traffic:
@@ -189,6 +198,8 @@ def test_each_new_alert_fires_on_its_fault_and_none_while_healthy(
         # A healthy stretch longer than any rule's window plus its `for:`.
         time.sleep(healthy_s)
         quiet = prometheus.alerts("firing") + prometheus.alerts("pending")
+        # Silent because healthy, not because the series the alerts read are missing.
+        healthy = {expr: prometheus.scalar(expr) for expr in HEALTHY_VALUES}
 
         _faults(sims.azure, throttle_rate=1.0, retry_after_s=1)
         _faults(sims.responsys, error_rate=1.0, endpoints=["poll"])
@@ -210,6 +221,7 @@ def test_each_new_alert_fires_on_its_fault_and_none_while_healthy(
         _faults(sims.azure)  # answer again, so the pipeline drains and stops in time
 
     assert quiet == [], f"alerts while healthy: {quiet}"
+    assert healthy == HEALTHY_VALUES
     assert fired >= EXPECTED
 
 
