@@ -1,17 +1,21 @@
 """docker-compose.yml, checked without a Docker engine.
 
 Every bind-mounted host path exists, every PUSH_* variable lands in a real setting, the
-ports match what the programs listen on, dependencies name real services, the pipeline runs
-the runtime-only image while the simulators get the development tools (`EXTRAS=dev`), and
-Debian's `docker-compose` accepts the file (`config -q`).
+ports match what the programs listen on, dependencies name real services, monitoring does
+not wait for the pipeline, the traffic producer publishes valid intents where the pipeline
+reads them, the pipeline runs the runtime-only image while the simulators and the producer
+get the development tools (`EXTRAS=dev`), and Debian's `docker-compose` accepts the file
+(`config -q`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +24,12 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from consumer.providers.registry import load_registry
 from consumer.settings import MetricsSettings, Settings, load_settings
+from consumer.validation import IntentValidator
+from push_tools.produce import parse_accounts, parse_intent_line
+from push_tools.sim.azure_config import AzureSimConfig
+from push_tools.sim.responsys_config import ResponsysSimConfig
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -195,3 +204,87 @@ def test_image_installs_extras_only_when_asked_and_dependencies_before_the_sourc
     assert with_deps < source, "dependencies are installed before the source is copied"
     assert "COPY push_tools ./push_tools" in lines
     assert any("pip install --no-deps ." in line for line in lines[source:])
+
+
+def _depends_on_closure(name: str) -> set[str]:
+    """Every service `name` waits for, directly or through the services it waits for."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for dependency in SERVICES[todo.pop()].get("depends_on", {}):
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["prometheus", "grafana"])
+def test_monitoring_starts_whether_or_not_the_pipeline_is_healthy(name: str) -> None:
+    # Prometheus waiting for a healthy pipeline could never fire an alert about its start.
+    assert "pipeline" not in _depends_on_closure(name)
+
+
+def _traffic_command() -> list[str]:
+    """The `push-consumer produce ...` arguments the traffic service runs in its loop."""
+    entrypoint = SERVICES["traffic"]["entrypoint"]
+    assert entrypoint[:2] == ["sh", "-c"]
+    words = shlex.split(entrypoint[2])
+    start = words.index("push-consumer")
+    end = next(i for i in range(start, len(words)) if words[i].endswith(";"))  # `; do ...`
+    command = [*words[start:end], words[end].removesuffix(";")]
+    assert command[1] == "produce"
+    return command
+
+
+def _option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_traffic_service_loops_produce_with_the_development_tools_after_the_topics_exist() -> None:
+    service = SERVICES["traffic"]
+    script = service["entrypoint"][2]
+
+    assert script.startswith("while ")
+    assert "do sleep" in script  # a pass every few seconds, not a busy loop
+    assert _build_args(service)["EXTRAS"] == "dev"  # `produce` is a development tool
+    assert service["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
+    assert service.get("restart") == "unless-stopped"
+
+
+def test_traffic_goes_to_the_pipelines_intents_topic_and_accounts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _settings_of(SERVICES["pipeline"], monkeypatch)
+    command = _traffic_command()
+
+    assert _option(command, "--bootstrap-servers") == settings.kafka.bootstrap_servers
+    assert _option(command, "--topic") == settings.topics.intents
+    declared = parse_accounts(_option(command, "--accounts"), load_registry().names)
+    assert {name: a.provider for name, a in declared.items()} == {
+        name: account.provider for name, account in settings.accounts.items()
+    }
+    mounts = {container: host for host, container in _binds(SERVICES["traffic"])}
+    assert command[-1] in mounts, "the traffic file must be mounted"
+
+
+def test_traffic_lines_are_valid_intents_for_both_accounts_with_some_rejected_targets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _settings_of(SERVICES["pipeline"], monkeypatch)
+    command = _traffic_command()
+    host = {c: h for h, c in _binds(SERVICES["traffic"])}[command[-1]]
+    declared = parse_accounts(_option(command, "--accounts"), load_registry().names)
+    validator = IntentValidator(load_registry(), declared)
+    lines = (REPO / host).read_text().splitlines()
+    now = datetime.now(UTC)
+
+    intents = [parse_intent_line(line, now=now) for line in lines]
+    for intent in intents:
+        validator.validate(intent)  # `produce` would skip a line that fails here
+    assert {intent.account for intent in intents} == set(settings.accounts)
+    assert not any('"intent_id"' in line or '"created_at"' in line for line in lines), (
+        "each pass must publish new intents"
+    )
+    targets = " ".join(lines)
+    rejected = (*AzureSimConfig().invalid_prefixes, *ResponsysSimConfig().nodevice_prefixes)
+    assert sum(targets.count(f'"{prefix}') for prefix in rejected) >= 2  # rejected panels

@@ -6,7 +6,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,18 @@ def eventually(
 
 
 class PrometheusServer:
-    """`prometheus` scraping `target` every second and evaluating `rule_files` every second."""
+    """`prometheus` scraping `target` (and `more_jobs`, job name to target) every second and
+    evaluating `rule_files` every second."""
 
-    def __init__(self, workdir: Path, job: str, target: str, rule_files: list[Path]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        job: str,
+        target: str,
+        rule_files: list[Path],
+        more_jobs: Mapping[str, str] | None = None,
+    ) -> None:
+        jobs = {job: target, **(more_jobs or {})}
         self._workdir = workdir
         self._config = {
             "global": {
@@ -47,7 +56,10 @@ class PrometheusServer:
                 "evaluation_interval": "1s",
             },
             "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
+            "scrape_configs": [
+                {"job_name": name, "static_configs": [{"targets": [address]}]}
+                for name, address in jobs.items()
+            ],
         }
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -119,6 +131,12 @@ class PrometheusServer:
         """The single value of an aggregated expression, None while it has no data."""
         result = self.vector(expr)
         return float(result[0]["value"][1]) if result else None
+
+    def alerts(self, state: str = "firing") -> list[dict[str, str]]:
+        """The labels of every alert in `state` (firing or pending) now."""
+        body = self.api("alerts")
+        assert body["status"] == "success", body.get("error")
+        return [a["labels"] for a in body["data"]["alerts"] if a["state"] == state]
 
     def log_tail(self, lines: int = 30) -> str:
         if not self._log.exists():

@@ -8,6 +8,7 @@ scrapes it every second and loads prometheus/alerts.yml.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from tests.integration.observability.artefacts import (
     ALERTS,
     PanelQuery,
     alert_rules,
+    metric_names,
     panel_queries,
 )
 from tests.integration.observability.prometheus_server import (
@@ -170,6 +172,14 @@ def test_every_panel_and_alert_query_evaluates_on_a_live_pipeline(
             "every rule to be evaluated once",
         )
         loaded = prometheus.api("rules", type="alert")["data"]["groups"]
+        present, with_account = (
+            {s["metric"]["__name__"] for s in prometheus.vector(f"count by (__name__) ({q})")}
+            for q in ('{__name__=~"push_.+"}', '{__name__=~"push_.+", account!=""}')
+        )
+        rejected = {
+            s["metric"]["provider"]: float(s["value"][1])
+            for s in prometheus.vector("sum by (provider) (push_targets_rejected_total)")
+        }
 
     assert prometheus.returncode == 0, f"Prometheus did not stop cleanly:\n{prometheus.log_tail()}"
     errors = {
@@ -192,10 +202,31 @@ def test_every_panel_and_alert_query_evaluates_on_a_live_pipeline(
     responsys = RESPONSYS_CAMPAIGNS * RESPONSYS_PER_CAMPAIGN * 2
     assert consumed == azure + responsys + 2 * BAD_MESSAGES
     assert decoded == {"azure": azure, "responsys": responsys}
+    # One rejected device per Azure intent; one recipient per Responsys intent has no device.
+    assert rejected == {"azure": azure, "responsys": responsys}
+    assert not account_filter_mismatches(queries, present, with_account)
     loaded_rules = {r["name"]: r for g in loaded for r in g["rules"]}
     assert set(loaded_rules) == {r["alert"] for r in rules}
     unhealthy = {n: r.get("lastError") for n, r in loaded_rules.items() if r["health"] != "ok"}
     assert not unhealthy, unhealthy
+
+
+def account_filter_mismatches(
+    queries: list[PanelQuery], present: set[str], with_account: set[str]
+) -> list[str]:
+    """Selectors whose `account=~"$account"` filter disagrees with their series' labels
+    (of the metrics `present` in Prometheus).
+
+    A metric without an `account` label filtered by it shows nothing at all (`.+` needs the
+    label); one with it left unfiltered ignores the variable.
+    """
+    wrong = []
+    for query in queries:
+        for name in metric_names(query.expr) & present:
+            filtered = re.search(rf'\b{name}\{{[^}}]*account=~"\$account"', query.expr)
+            if bool(filtered) != (name in with_account):
+                wrong.append(f"{query.panel} [{query.ref_id}]: {name}")
+    return wrong
 
 
 def test_the_panels_allowed_to_be_empty_exist_on_the_dashboard() -> None:
