@@ -27,8 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("push_tools.demo.command", "run everything locally with a live view (Ctrl-C stops)"),
     "bench": ("push_tools.bench.command", "measure throughput, latency, batching and memory"),
     "status": ("consumer.status.command", "run only the asynchronous status poller"),
+    "redrive": ("consumer.redrive", "send chosen dead letters back to the intents topic"),
 }
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TOOLS_PACKAGE = "push_tools"
 NEEDS_TOOLS = "needs the development tools: pip install 'push-dispatch[dev]'"
 
@@ -65,13 +67,23 @@ def _is_own_module(name: str | None) -> bool:
     return top == "consumer" or (top == TOOLS_PACKAGE and bool(below))
 
 
+def _log_level(text: str) -> str:
+    """A logging level name, any case; argparse reports anything else as a usage error."""
+    level = text.upper()
+    if level not in _LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(_LOG_LEVELS)}, got {text!r}")
+    return level
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand with its help; only `command`'s module is imported and configured."""
     parser = argparse.ArgumentParser(
         prog="push-consumer",
         description="Kafka-native push dispatch pipeline.",
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser.add_argument(
+        "--log-level", type=_log_level, default="INFO", help="logging level (default: INFO)"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -98,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.handler(args)
-    except PushDispatchError as exc:
+    except (PushDispatchError, OSError) as exc:
+        # The user's input or environment (a file, a port, a directory): one line, no
+        # traceback; --log-level DEBUG shows where it came from.
+        logging.getLogger(__name__).debug("%s failed", args.command, exc_info=True)
         print(f"push-consumer {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

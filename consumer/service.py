@@ -32,7 +32,7 @@ from consumer.avro import (
 )
 from consumer.dispatch.breaker import BreakerState
 from consumer.errors import ConfigError
-from consumer.kafka import TopicSpec, ensure_topics
+from consumer.kafka import TopicSpec, ensure_topics, require_topics
 from consumer.metrics import Metrics
 from consumer.probes import Probes, ProbeServer
 from consumer.providers.base import ProviderClient
@@ -57,7 +57,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--create-topics",
         action="store_true",
-        help="create missing topics (intents, outcomes, dead letters, compacted pending)",
+        help="create missing topics (intents, outcomes, dead letters, compacted pending, retry)"
+        f" with {TOPIC_PARTITIONS} partitions each",
     )
 
 
@@ -67,13 +68,27 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.create_topics:
         create_topics(settings)
+    check_topics(settings)
     if args.workers > 1:
         return _run_workers(args)
     asyncio.run(serve(settings))
     return 0
 
 
-def create_topics(settings: Settings, partitions: int = 6) -> None:
+TOPIC_PARTITIONS = 6  # the most processes one group spreads work over (docs/deploy.md)
+
+
+def check_topics(settings: Settings) -> None:
+    """MissingTopicsError naming every topic of the pipeline that does not exist."""
+    topics = settings.topics
+    require_topics(
+        settings.kafka.client_config(),
+        [topics.intents, topics.outcomes, topics.dlq, topics.pending, topics.retry],
+        hint="create them, or start once with --create-topics",
+    )
+
+
+def create_topics(settings: Settings, partitions: int = TOPIC_PARTITIONS) -> None:
     topics = settings.topics
     compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
     ensure_topics(

@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+from consumer.kafka import require_topics
 from consumer.service import runtime, stop_on_signals
 from consumer.settings import Settings, load_settings
 
@@ -29,6 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    topics = settings.topics
+    require_topics(
+        settings.kafka.client_config(),
+        [topics.pending, topics.outcomes, topics.dlq],
+        hint="create them, e.g. with push-consumer run --create-topics",
+    )
     asyncio.run(serve_status(settings))
     return 0
 
