@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
+from consumer.errors import ConfigError
 from push_tools.local.kafka import LocalKafka, provision
 
 
@@ -27,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
-        raise SystemExit(f"push-consumer kafka: --port must be 0..65535, got {args.port}")
+        raise ConfigError(f"--port must be 0..65535, got {args.port}")
     distribution = provision(args.cache_dir)
     broker = LocalKafka(args.data_dir.resolve(), distribution, port=args.port)
     stop = threading.Event()
