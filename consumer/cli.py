@@ -4,7 +4,9 @@ Each subcommand lives in the package that owns it and exposes `configure(parser)
 `run(args) -> int`; this module only builds the table of contents. Only the chosen
 subcommand's module is imported: `--help` imports none, `run` never imports the
 development tools (`push_tools`, the `dev` extra), and where those are not installed their
-commands say so in one line.
+commands say so in one line. Bad input (argparse's usage errors, a `PushDispatchError`, an
+`OSError` about a file, directory or port) is one line on stderr and exit code 2, never a
+traceback; a traceback is left for bugs.
 """
 
 from __future__ import annotations
@@ -111,9 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except (PushDispatchError, OSError) as exc:
-        # The user's input or environment (a file, a port, a directory): one line, no
-        # traceback; --log-level DEBUG shows where it came from.
-        logging.getLogger(__name__).debug("%s failed", args.command, exc_info=True)
+        # The user's input or environment (a file, a port, a directory): one line, no traceback.
         print(f"push-consumer {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,13 @@ from tests.integration.pipeline.harness import Sims, config_for
 pytestmark = pytest.mark.integration
 
 NO_SIMS = Sims("http://127.0.0.1:9", "http://127.0.0.1:9")  # redrive calls no provider
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# Dead-lettered an hour ago: timestamps older than the broker's retention (7 days) would
+# have their records deleted under the test.
+T0 = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+
+
+def at(minute: int) -> str:
+    return (T0 + timedelta(minutes=minute)).isoformat()
 
 
 @dataclass(frozen=True)
@@ -130,12 +136,12 @@ def _read_all(
     )  # fmt: skip
     try:
         metadata = consumer.list_topics(topic, timeout=10)
-        ends = {}
+        starts, ends = {}, {}
         for partition in metadata.topics[topic].partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if high > low:
-                ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+                starts[partition], ends[partition] = low, high
+        consumer.assign([TopicPartition(topic, p, offset) for p, offset in starts.items()])
         records = []
         deadline = time.monotonic() + 60
         while ends:
@@ -179,7 +185,7 @@ def test_a_dry_run_is_the_default_lists_the_chosen_and_moves_none(
     assert code == 0
     chosen = [setup.dlq(0, 0), setup.dlq(0, 2), setup.dlq(1, 0), setup.dlq(1, 2)]
     assert sorted(_origins(out)) == chosen
-    assert f"{setup.dlq(0, 2)}  2026-01-01T00:02:00+00:00  unknown_schema  key=key-2" in out
+    assert f"{setup.dlq(0, 2)}  {at(2)}  unknown_schema  key=key-2" in out
     assert out.splitlines()[-1] == (
         f"dry run: 4 dead letters would move from {setup.topics['dlq']} to"
         f" {setup.topics['intents']}; add --execute to move them"
@@ -241,7 +247,8 @@ def test_a_time_range_chooses_by_when_they_were_dead_lettered(
     kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     setup = _setup(kafka_bootstrap, tmp_path, LETTERS)
-    since, until = "2026-01-01T00:01:00Z", "2026-01-01T01:04:00+01:00"  # [minute 1, minute 4)
+    in_paris = timezone(timedelta(hours=1))
+    since, until = at(1), (T0 + timedelta(minutes=4)).astimezone(in_paris).isoformat()
     code, _, _ = redrive(setup, capsys, "--since", since, "--until", until, "--execute")
     assert code == 0
     assert _moved_from(setup) == [setup.dlq(0, 1), setup.dlq(0, 2), setup.dlq(0, 3)]
@@ -251,7 +258,7 @@ def test_criteria_of_different_kinds_must_all_match(
     kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     setup = _setup(kafka_bootstrap, tmp_path, LETTERS)
-    args = ["--offsets", "0", "--reason", "unknown_schema", "--since", "2026-01-01T00:01:00Z"]
+    args = ["--offsets", "0", "--reason", "unknown_schema", "--since", at(1)]
     code, _, _ = redrive(setup, capsys, *args, "--execute")
     assert code == 0
     assert _moved_from(setup) == [setup.dlq(0, 2)]
