@@ -3,6 +3,7 @@
 PushDispatchError
 ├── ConfigError              settings, CLI arguments or accounts are wrong
 │   └── MissingTopicsError   topics a command needs do not exist on the cluster
+├── KafkaUnavailableError    the Kafka cluster did not answer (address, credentials, down)
 ├── LocalKafkaError          the local Apache Kafka broker could not be provisioned or run
 ├── SchemaRegistryError      the Schema Registry could not be reached or refused a request
 ├── DecodeError              bytes are not a readable intent (keeps the raw value)
@@ -40,6 +41,10 @@ class MissingTopicsError(ConfigError):
         noun = "topic does" if len(missing) == 1 else "topics do"
         super().__init__(f"{noun} not exist: {listed}" + (f" ({hint})" if hint else ""))
         self.missing = missing
+
+
+class KafkaUnavailableError(PushDispatchError):
+    """Raised when the Kafka cluster does not answer a metadata request in time."""
 
 
 class LocalKafkaError(PushDispatchError):

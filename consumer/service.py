@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from consumer.avro import (
     SchemaSet,
 )
 from consumer.dispatch.breaker import BreakerState
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, KafkaUnavailableError
 from consumer.kafka import TopicSpec, ensure_topics, require_topics
 from consumer.metrics import Metrics
 from consumer.probes import Probes, ProbeServer
@@ -78,14 +78,20 @@ def run(args: argparse.Namespace) -> int:
 TOPIC_PARTITIONS = 6  # the most processes one group spreads work over (docs/deploy.md)
 
 
-def check_topics(settings: Settings) -> None:
-    """MissingTopicsError naming every topic of the pipeline that does not exist."""
+def check_topics(
+    settings: Settings,
+    names: Sequence[str] | None = None,
+    hint: str = "create them, or start once with --create-topics",
+) -> None:
+    """MissingTopicsError naming every topic of `names` (default: all of the pipeline's) that
+    does not exist. A cluster that does not answer is not a reason to exit: the process
+    starts, and its Kafka clients say what is wrong once they try (docs/deploy.md)."""
     topics = settings.topics
-    require_topics(
-        settings.kafka.client_config(),
-        [topics.intents, topics.outcomes, topics.dlq, topics.pending, topics.retry],
-        hint="create them, or start once with --create-topics",
-    )
+    wanted = names or [topics.intents, topics.outcomes, topics.dlq, topics.pending, topics.retry]
+    try:
+        require_topics(settings.kafka.client_config(), wanted, hint=hint)
+    except KafkaUnavailableError as exc:
+        log.info("topics not checked at start: %s", exc)
 
 
 def create_topics(settings: Settings, partitions: int = TOPIC_PARTITIONS) -> None:

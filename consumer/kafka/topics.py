@@ -14,12 +14,12 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from consumer.errors import ConfigError, MissingTopicsError
+from consumer.errors import ConfigError, KafkaUnavailableError, MissingTopicsError
 
 # -1: the cluster's `default.replication.factor`, so a created topic is as durable as the
 # cluster's own default (1 on a single local broker, typically 3 in production).
 CLUSTER_DEFAULT_REPLICATION = -1
-METADATA_TIMEOUT_S = 15.0
+METADATA_TIMEOUT_S = 10.0
 
 
 class MetadataClient(Protocol):
@@ -60,14 +60,14 @@ def existing_topics(
     servers: str = "",
 ) -> dict[str, int]:
     """Every topic the client (or a client of that config) may see, with its partition count;
-    ConfigError when the cluster does not answer (address, credentials, or it is down)."""
+    KafkaUnavailableError when the cluster does not answer (address, credentials, or down)."""
     if isinstance(client, Mapping):
         servers = servers or str(client.get("bootstrap.servers", ""))
         client = AdminClient(dict(client))
     try:
         metadata = client.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise ConfigError(
+        raise KafkaUnavailableError(
             f"cannot read topics from the Kafka cluster at {servers or '?'}: {exc.args[0].str()}"
         ) from exc
     return {

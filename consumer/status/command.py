@@ -12,8 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from consumer.kafka import require_topics
-from consumer.service import runtime, stop_on_signals
+from consumer.service import check_topics, runtime, stop_on_signals
 from consumer.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -31,8 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     topics = settings.topics
-    require_topics(
-        settings.kafka.client_config(),
+    check_topics(
+        settings,
         [topics.pending, topics.outcomes, topics.dlq],
         hint="create them, e.g. with push-consumer run --create-topics",
     )

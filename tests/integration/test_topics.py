@@ -3,6 +3,7 @@ topics it misses at start, and `--create-topics` makes them as documented."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from consumer.cli import main
 from consumer.errors import MissingTopicsError
 from consumer.kafka import existing_topics, require_topics
-from consumer.service import TOPIC_PARTITIONS, create_topics
+from consumer.service import TOPIC_PARTITIONS, check_topics, create_topics
 from consumer.settings import load_settings, to_toml
 from tests.conftest import TopicFactory
 from tests.integration.pipeline.harness import Sims, config_for
@@ -78,16 +79,32 @@ def test_status_names_its_missing_topics(
     assert err.strip().startswith(f"push-consumer status: topics do not exist: {names} (")
 
 
-def test_run_names_an_unreachable_cluster_in_one_line(
+def test_run_starts_anyway_when_the_cluster_does_not_answer_the_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Unreachable or refusing credentials: the process stays up, visibly not ready, rather
+    # than crash-looping (docs/deploy.md); only topics known to be missing stop it.
+    path, _ = _settings_file(tmp_path, "127.0.0.1:1")
+    with caplog.at_level(logging.INFO, logger="consumer.service"):
+        check_topics(load_settings(path))
+    [record] = [r for r in caplog.records if r.name == "consumer.service"]
+    assert record.levelno == logging.INFO
+    assert record.getMessage().startswith(
+        "topics not checked at start: cannot read topics from the Kafka cluster at 127.0.0.1:1"
+    )
+
+
+def test_produce_names_an_unreachable_cluster_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, _ = _settings_file(tmp_path, "127.0.0.1:1")
-    code = main(["run", "--config", str(path)])
-    err = capsys.readouterr().err
+    source = tmp_path / "intents.jsonl"
+    source.write_text("")
+    code = main(["produce", "--bootstrap-servers", "127.0.0.1:1", "--topic", "t", str(source)])
     assert code == 2
-    last = err.strip().splitlines()[-1]  # above it: librdkafka's own connection log lines
-    assert last.startswith("push-consumer run: cannot read topics from the Kafka cluster at")
-    assert "127.0.0.1:1" in last
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # above: librdkafka's own lines
+    assert last.startswith(
+        "push-consumer produce: cannot read topics from the Kafka cluster at 127.0.0.1:1: "
+    )
 
 
 def test_create_topics_makes_the_documented_partitions_and_a_compacted_pending_topic(
