@@ -25,7 +25,6 @@ the ones that were not.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -42,8 +41,6 @@ from consumer.errors import ConfigError, DeliveryError, TopicReadError
 from consumer.kafka import ConsumedRecord, require_topics
 from consumer.kafka.dead_letter import CONNECT_PREFIX, OWN_PREFIX
 from consumer.settings import Settings, load_settings
-
-log = logging.getLogger(__name__)
 
 REDRIVEN_FROM = "push.redriven-from"
 FLUSH_TIMEOUT_S = 30.0
