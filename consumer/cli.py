@@ -4,7 +4,9 @@ Each subcommand lives in the package that owns it and exposes `configure(parser)
 `run(args) -> int`; this module only builds the table of contents. Only the chosen
 subcommand's module is imported: `--help` imports none, `run` never imports the
 development tools (`push_tools`, the `dev` extra), and where those are not installed their
-commands say so in one line.
+commands say so in one line. Bad input (argparse's usage errors, a `PushDispatchError`, an
+`OSError` about a file, directory or port) is one line on stderr and exit code 2, never a
+traceback; a traceback is left for bugs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "draw the Grafana dashboard from Prometheus as a PNG",
     ),
     "status": ("consumer.status.command", "run only the asynchronous status poller"),
+    "redrive": ("consumer.redrive", "send chosen dead letters back to the intents topic"),
 }
 
 TOOLS_PACKAGE = "push_tools"
@@ -106,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     try:
         code: int = args.handler(args)
-    except PushDispatchError as exc:
+    except (PushDispatchError, OSError) as exc:
+        # The user's input or environment (a file, a port, a directory): one line, no traceback.
         print(f"push-consumer {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,6 +2,8 @@
 
 PushDispatchError
 ├── ConfigError              settings, CLI arguments or accounts are wrong
+│   └── MissingTopicsError   topics a command needs do not exist on the cluster
+├── KafkaUnavailableError    the Kafka cluster did not answer (address, credentials, down)
 ├── LocalKafkaError          the local Apache Kafka broker could not be provisioned or run
 ├── SchemaRegistryError      the Schema Registry could not be reached or refused a request
 ├── DecodeError              bytes are not a readable intent (keeps the raw value)
@@ -13,6 +15,7 @@ PushDispatchError
 │   ├── CircuitOpenError     the account's circuit breaker is open; nothing was sent
 │   ├── ThrottledError       the account is throttled for longer than a call waits; not sent
 │   └── AuthError            a provider token could not be obtained
+├── TopicReadError           a topic could not be read to the end asked for
 └── DeliveryError            the broker did not acknowledge a produced record
 """
 
@@ -28,6 +31,20 @@ class ConfigError(PushDispatchError, ValueError):
 
     A ValueError too, so a settings model's validators report it beside their own errors.
     """
+
+
+class MissingTopicsError(ConfigError):
+    """Raised at start when topics a command reads or writes do not exist; names them all."""
+
+    def __init__(self, missing: list[str], hint: str = "") -> None:
+        listed = ", ".join(missing)
+        noun = "topic does" if len(missing) == 1 else "topics do"
+        super().__init__(f"{noun} not exist: {listed}" + (f" ({hint})" if hint else ""))
+        self.missing = missing
+
+
+class KafkaUnavailableError(PushDispatchError):
+    """Raised when the Kafka cluster does not answer a metadata request in time."""
 
 
 class LocalKafkaError(PushDispatchError):
@@ -124,6 +141,10 @@ class ThrottledError(DispatchError):
 
 class AuthError(DispatchError):
     """Raised when a provider token cannot be obtained (login, refresh, token endpoint)."""
+
+
+class TopicReadError(PushDispatchError):
+    """Raised when a topic cannot be read up to the offsets a command needs (redrive)."""
 
 
 class DeliveryError(PushDispatchError):

@@ -15,7 +15,7 @@ import platform
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,8 @@ from consumer.avro import (
     SchemaSet,
 )
 from consumer.dispatch.breaker import BreakerState
-from consumer.errors import ConfigError
-from consumer.kafka import TopicSpec, ensure_topics
+from consumer.errors import ConfigError, KafkaUnavailableError
+from consumer.kafka import TopicSpec, ensure_topics, require_topics
 from consumer.kafka.config import admin_config
 from consumer.kafka.source import client_versions
 from consumer.metrics import Metrics, add_process_collectors
@@ -61,7 +61,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--create-topics",
         action="store_true",
-        help="create missing topics (intents, outcomes, dead letters, compacted pending)",
+        help="create missing topics (intents, outcomes, dead letters, compacted pending, retry)"
+        f" with {TOPIC_PARTITIONS} partitions each",
     )
 
 
@@ -71,13 +72,33 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.create_topics:
         create_topics(settings)
+    check_topics(settings)
     if args.workers > 1:
         return _run_workers(args)
     asyncio.run(serve(settings))
     return 0
 
 
-def create_topics(settings: Settings, partitions: int = 6) -> None:
+TOPIC_PARTITIONS = 6  # the most processes one group spreads work over (docs/deploy.md)
+
+
+def check_topics(
+    settings: Settings,
+    names: Sequence[str] | None = None,
+    hint: str = "create them, or start once with --create-topics",
+) -> None:
+    """MissingTopicsError naming every topic of `names` (default: all of the pipeline's) that
+    does not exist. A cluster that does not answer is not a reason to exit: the process
+    starts, and its Kafka clients say what is wrong once they try (docs/deploy.md)."""
+    topics = settings.topics
+    wanted = names or [topics.intents, topics.outcomes, topics.dlq, topics.pending, topics.retry]
+    try:
+        require_topics(admin_config(settings.kafka), wanted, hint=hint)
+    except KafkaUnavailableError as exc:
+        log.info("topics not checked at start: %s", exc)
+
+
+def create_topics(settings: Settings, partitions: int = TOPIC_PARTITIONS) -> None:
     topics = settings.topics
     compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
     ensure_topics(

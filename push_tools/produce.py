@@ -26,13 +26,14 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from consumer.avro import IntentEncoder, SchemaRegistry
 from consumer.errors import ConfigError, DeliveryError, IntentLineError, ValidationError
+from consumer.kafka import require_topics
 from consumer.model import PushIntent
 from consumer.providers.azure.data import canonical_data_json
 from consumer.providers.azure.push import AzureKind, AzurePush
@@ -252,35 +253,28 @@ def run(args: argparse.Namespace) -> int:
     providers = load_registry()
     accounts = parse_accounts(args.accounts, providers.names) if args.accounts else None
     validator = IntentValidator(providers, accounts)
-    registry = SchemaRegistry(args.registry_url) if args.registry_url else None
-    encoder = IntentEncoder(registry=registry, subject=f"{args.topic}-value")
-    producer = Producer(
-        {
-            "bootstrap.servers": args.bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 20,
-            **parse_settings(args.settings),
-        }
-    )
-    failures: list[str] = []
+    lines = _open_lines(args.file)  # a missing file is named before any broker is contacted
+    try:
+        producer = _producer(args.bootstrap_servers, parse_settings(args.settings))
+        require_topics(producer, [args.topic], servers=args.bootstrap_servers)
+        registry = SchemaRegistry(args.registry_url) if args.registry_url else None
+        encoder = IntentEncoder(registry=registry, subject=f"{args.topic}-value")
+        failures: list[str] = []
 
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            failures.append(str(error))
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                failures.append(str(error))
 
-    sinks: dict[str, Any] = {
-        "topic": args.topic,
-        "producer": producer,
-        "encoder": encoder,
-        "validator": validator,
-        "on_delivery": on_delivery,
-    }
-    if args.file == "-":
-        sent, bad = _publish(sys.stdin, **sinks)
-    else:
-        with open(args.file, encoding="utf-8") as lines:
-            sent, bad = _publish(lines, **sinks)
+        sent, bad = _publish(
+            lines,
+            topic=args.topic,
+            producer=producer,
+            encoder=encoder,
+            validator=validator,
+            on_delivery=on_delivery,
+        )
+    finally:
+        lines.close()
     unflushed = producer.flush(FLUSH_TIMEOUT_S)
     if unflushed or failures:
         reason = failures[0] if failures else f"{unflushed} not acknowledged in {FLUSH_TIMEOUT_S}s"
@@ -292,8 +286,35 @@ def run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _open_lines(file: str) -> BinaryIO:
+    """The JSON lines source as bytes (each line is decoded alone, so a line that is not
+    UTF-8 is one bad line); ConfigError naming the file when it cannot be read."""
+    if file == "-":
+        return sys.stdin.buffer
+    try:
+        return open(file, "rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from exc
+
+
+def _producer(bootstrap_servers: str, settings: Mapping[str, str]) -> Producer:
+    """An idempotent `acks=all` producer; `-X` settings librdkafka refuses are a ConfigError."""
+    try:
+        return Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 20,
+                **settings,
+            }
+        )
+    except KafkaException as exc:
+        raise ConfigError(f"-X: librdkafka refused a setting: {exc.args[0].str()}") from exc
+
+
 def _publish(
-    lines: TextIO,
+    lines: Iterable[bytes],
     *,
     topic: str,
     producer: Producer,
@@ -303,11 +324,11 @@ def _publish(
 ) -> tuple[int, int]:
     now = datetime.now(UTC)
     sent = bad = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
         try:
-            intent = parse_intent_line(line, now=now)
+            intent = parse_intent_line(_text(raw), now=now)
             validator.validate(intent)
         except ValidationError as exc:  # IntentLineError included
             bad += 1
@@ -324,3 +345,10 @@ def _publish(
         producer.poll(0)
         sent += 1
     return sent, bad
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntentLineError(f"not UTF-8 text (byte {exc.start + 1})") from exc

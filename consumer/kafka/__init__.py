@@ -6,7 +6,7 @@ Only this package imports confluent-kafka (and `push_tools.local`, which runs a 
 from consumer.kafka.dead_letter import dead_letter
 from consumer.kafka.sink import OutgoingRecord, RecordSink
 from consumer.kafka.source import ConsumedRecord, IntentSource, RebalanceListener
-from consumer.kafka.topics import TopicSpec, ensure_topics
+from consumer.kafka.topics import TopicSpec, ensure_topics, existing_topics, require_topics
 
 __all__ = [
     "ConsumedRecord",
@@ -17,4 +17,6 @@ __all__ = [
     "TopicSpec",
     "dead_letter",
     "ensure_topics",
+    "existing_topics",
+    "require_topics",
 ]

@@ -12,7 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from consumer.service import runtime, stop_on_signals
+from consumer.service import check_topics, runtime, stop_on_signals
 from consumer.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    topics = settings.topics
+    check_topics(
+        settings,
+        [topics.pending, topics.outcomes, topics.dlq],
+        hint="create them, e.g. with push-consumer run --create-topics",
+    )
     asyncio.run(serve_status(settings))
     return 0
 

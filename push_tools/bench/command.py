@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     output: Path = args.output or Path("bench-results") / f"bench-{stamp}.json"
     workdir = output.with_suffix("")  # configs, pipeline logs, profiles
+    plan = _plan(args, workdir)  # bad numbers are named before anything is made
     workdir.mkdir(parents=True, exist_ok=True)
-    plan = _plan(args, workdir)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per naive call otherwise
     results: dict[str, Any] = {
         "started_at": stamp,
@@ -91,9 +91,13 @@ def _plan(args: argparse.Namespace, workdir: Path) -> BenchPlan:
             args.intents, args.devices_per_intent, args.campaigns, args.responsys_share
         )
     except ValueError as exc:
-        raise ConfigError(f"bench: {exc}") from exc
+        raise ConfigError(str(exc)) from exc
     if args.partitions < 1 or args.latency_seconds <= 0 or args.naive_concurrency < 1:
-        raise ConfigError("bench: --partitions, --latency-seconds, --naive-concurrency must be > 0")
+        raise ConfigError("--partitions, --latency-seconds, --naive-concurrency must be > 0")
+    if args.timeout_s <= 0 or (args.latency_rate is not None and args.latency_rate <= 0):
+        raise ConfigError("--timeout-s and --latency-rate must be > 0")
+    if args.naive_intents < 0 or args.backlog < 0 or args.linger_ms < 0:
+        raise ConfigError("--naive-intents, --backlog and --linger-ms must not be negative")
     return BenchPlan(
         workload=workload,
         partitions=args.partitions,

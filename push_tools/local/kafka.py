@@ -320,7 +320,7 @@ class LocalKafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
+            "auto.create.topics.enable": "false",  # a typo'd topic name is an error, not a topic
         }
         if self._sasl_port is not None:
             settings.update(self._sasl_listener())

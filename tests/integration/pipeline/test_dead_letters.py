@@ -81,6 +81,17 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_still_flow(
     assert classes[5:] == [b"ValidationError"] * 3
     reasons = {dict(h)["dlq.error.reason"] for _, _, h in dead[5:]}
     assert len(reasons) == 3, "each broken rule is named"
+    for _, _, headers in dead:  # Kafka Connect's dead-letter headers, beside our own
+        found = dict(headers)
+        assert found["__connect.errors.topic"] == found["dlq.source.topic"]
+        assert found["__connect.errors.partition"] == found["dlq.source.partition"]
+        assert found["__connect.errors.offset"] == found["dlq.source.offset"]
+        assert found["__connect.errors.exception.message"] == found["dlq.error.message"]
+        class_name = found["__connect.errors.exception.class.name"].decode()
+        assert class_name == f"consumer.errors.{found['dlq.error.class'].decode()}"
+        stacktrace = found["__connect.errors.exception.stacktrace"].decode()
+        assert stacktrace.startswith("Traceback (most recent call last):")
+        assert stacktrace.splitlines()[-1].startswith(f"{class_name}: "), "ends where raised"
 
     by_id = {o.intent_id: o for o in outcomes}
     assert {f"good-{i}" for i in range(20)} <= set(by_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,9 @@ def kafka_command(data_dir: Path, *options: str) -> Iterator[dict[str, str]]:
 
 
 def round_trip(settings: dict[str, str]) -> list[bytes | None]:
-    topic = f"sasl-{uuid.uuid4().hex[:8]}"  # the local broker creates it on first use
+    topic = f"sasl-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(settings)  # the local broker does not create topics on first use
+    admin.create_topics([NewTopic(topic, 1)])[topic].result(timeout=30)
     producer = Producer({**settings, "acks": "all"})
     producer.produce(topic, b"over SASL_SSL")
     assert producer.flush(30) == 0, "acknowledged over the SASL_SSL listener"
