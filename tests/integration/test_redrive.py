@@ -4,6 +4,7 @@ a bad selection is one line and exit code 2."""
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -112,7 +113,8 @@ def _setup(
             partition=letter.source_partition,
             offset=100 + offset,
             key=f"key-{offset}".encode(),
-            value=f"value-{offset}".encode() + b"x" * letter.value_bytes,
+            # random bytes: the producer compresses (lz4), and padding would shrink to nothing
+            value=f"value-{offset}".encode() + random.Random(offset).randbytes(letter.value_bytes),
             headers=(("origin", b"upstream"), ("trace", f"t-{offset}".encode())),
             timestamp_ms=0,
         )

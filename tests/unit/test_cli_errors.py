@@ -52,8 +52,8 @@ def test_an_unknown_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str
     code, err = cli(capsys, "--log-level", "LOUD", "run")
     assert code == 2
     assert err.splitlines()[-1] == (
-        "push-consumer: error: argument --log-level: must be one of DEBUG, INFO, WARNING,"
-        " ERROR, CRITICAL, got 'LOUD'"
+        "push-consumer: error: argument --log-level: unknown level 'LOUD'; choose one of"
+        " DEBUG, INFO, WARNING, ERROR, CRITICAL"
     )
 
 
