@@ -3,11 +3,14 @@
     push-consumer bench                       # 200,000 intents, local broker and simulators
     push-consumer bench --intents 20000 --profile --output bench-results/small.json
     push-consumer bench --backlog 1000000     # adds the memory run (takes a while)
+    push-consumer bench --rounds 3            # baseline and pipeline alternate 3 times
 
 Phases, on one broker and one data set: produce the intents; the baseline (decode, encode,
 produce, commit; no batching, no HTTP); the pipeline as a child process draining the
-backlog (throughput, provider calls against the ideal, peak RSS), then fed at half that
-rate (end-to-end latency); the naive consumer (one provider call per intent, on a smaller
+backlog (throughput, provider calls against the ideal, peak RSS), `--rounds` times in
+alternation with the baseline; then the last pipeline fed at half its drain rate, alone on
+one core with the broker, simulators and producer on the other (end-to-end latency); the
+naive consumer (one provider call per intent, on a smaller
 N); optionally the backlog memory run. Figures go to stdout as a table and to JSON.
 """
 
@@ -18,10 +21,12 @@ import asyncio
 import logging
 import os
 import platform
+import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--campaigns", type=int, default=10, help="campaigns per provider")
     parser.add_argument("--responsys-share", type=float, default=0.2)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternating baseline/pipeline drains to compare"
+    )
     parser.add_argument("--linger-ms", type=int, default=50, help="the pipeline's linger")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--latency-rate", type=float, default=None, help="default: half max")
@@ -71,13 +79,12 @@ def run(args: argparse.Namespace) -> int:
     }
     with BenchEnvironment(args.bootstrap_servers) as env:
         _phase("produce", results, lambda: produce_intents(env, plan))
-        _phase("baseline", results, lambda: measure_baseline(env, plan))
-        results.update(_timed("pipeline + latency", lambda: measure_pipeline(env, plan)))
+        results.update(_alternating(env, plan, args.rounds))
         if plan.naive_intents > 0:
             _phase("naive", results, lambda: asyncio.run(measure_naive(env, plan)))
         if args.backlog > 0:
             _phase("memory", results, lambda: measure_backlog(env, plan, args.backlog))
-    results["ratios"] = _ratios(results)
+    results["ratios"], results["ratio_ranges"] = _ratios_over(results)
     results["targets"] = TARGETS
     write_json(results, output)
     print(table(results))
@@ -92,8 +99,15 @@ def _plan(args: argparse.Namespace, workdir: Path) -> BenchPlan:
         )
     except ValueError as exc:
         raise ConfigError(f"bench: {exc}") from exc
-    if args.partitions < 1 or args.latency_seconds <= 0 or args.naive_concurrency < 1:
-        raise ConfigError("bench: --partitions, --latency-seconds, --naive-concurrency must be > 0")
+    if (
+        args.partitions < 1
+        or args.latency_seconds <= 0
+        or args.naive_concurrency < 1
+        or args.rounds < 1
+    ):
+        raise ConfigError(
+            "bench: --partitions, --latency-seconds, --naive-concurrency, --rounds must be > 0"
+        )
     return BenchPlan(
         workload=workload,
         partitions=args.partitions,
@@ -107,6 +121,43 @@ def _plan(args: argparse.Namespace, workdir: Path) -> BenchPlan:
         profile=args.profile,
         run_id=uuid.uuid4().hex[:8],
     )
+
+
+def _alternating(env: BenchEnvironment, plan: BenchPlan, rounds: int) -> dict[str, Any]:
+    """Baseline, pipeline, baseline, pipeline...: each pair ran under the same neighbours.
+
+    The machine's speed drifts by tens of per cent within minutes (other engineers' tests),
+    so only figures of adjacent runs are compared; the latency phase follows the last drain.
+    Top-level `baseline` and `pipeline` are the last round; every round is in `rounds`.
+    """
+    done: list[dict[str, Any]] = []
+    last: dict[str, Any] = {}
+    for index in range(rounds):
+        suffix = "" if rounds == 1 else f"-r{index + 1}"
+        final = index == rounds - 1
+        baseline = _timed(
+            f"baseline{suffix}", partial(measure_baseline, env, plan, f"baseline{suffix}")
+        )
+        pipeline = _timed(
+            f"pipeline{suffix}" + (" + latency" if final else ""),
+            partial(measure_pipeline, env, plan, f"pipeline{suffix}", latency=final),
+        )
+        last = {"baseline": baseline, **pipeline}
+        done.append({"baseline": baseline, "pipeline": pipeline["pipeline"]})
+    return {**last, "rounds": [{**pair, "ratios": _ratios(pair)} for pair in done]}
+
+
+def _ratios_over(results: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """The median of each ratio over the rounds (`naive` from the run), and its range."""
+    naive = results.get("naive") or {}
+    per_round = [_ratios({**pair, "naive": naive}) for pair in results.get("rounds") or [results]]
+    medians: dict[str, float | None] = {}
+    ranges: dict[str, Any] = {}
+    for name in per_round[0]:
+        values = sorted(v for r in per_round if (v := r[name]) is not None)
+        medians[name] = statistics.median(values) if values else None
+        ranges[name] = [values[0], values[-1]] if values else None
+    return medians, ranges
 
 
 def _phase(name: str, results: dict[str, Any], measure: Any) -> None:
@@ -134,6 +185,7 @@ def _parameters(args: argparse.Namespace, plan: BenchPlan) -> dict[str, Any]:
         "latency_rate": plan.latency_rate,
         "naive_intents": min(plan.naive_intents, workload.intents),
         "naive_concurrency": plan.naive_concurrency,
+        "rounds": args.rounds,
         "backlog": args.backlog,
         "external_broker": args.bootstrap_servers is not None,
         "profiled": plan.profile,
@@ -166,5 +218,10 @@ def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "cpu_per_intent_pipeline_over_baseline": ratio(
             (pipeline.get("cpu_us_per_intent") or {}).get("consumer"),
             (baseline.get("cpu_us_per_intent") or {}).get("consumer"),
+        ),
+        # The broker's CPU per intent while each drained: commits and fetches cost it too.
+        "broker_cpu_per_intent_pipeline_over_baseline": ratio(
+            (pipeline.get("cpu_us_per_intent") or {}).get("broker"),
+            (baseline.get("cpu_us_per_intent") or {}).get("broker"),
         ),
     }
