@@ -21,10 +21,12 @@ import asyncio
 import logging
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -52,6 +54,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument(
         "--rounds", type=int, default=1, help="alternating baseline/pipeline drains to compare"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="'NAME ENV=VALUE ...'",
+        help="also drain with a pipeline run under these environment overrides, each round"
+        " (e.g. 'commit-1s PUSH_PIPELINE__COMMIT_INTERVAL_MS=1000'); repeatable",
     )
     parser.add_argument("--linger-ms", type=int, default=50, help="the pipeline's linger")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
@@ -120,7 +130,27 @@ def _plan(args: argparse.Namespace, workdir: Path) -> BenchPlan:
         workdir=workdir,
         profile=args.profile,
         run_id=uuid.uuid4().hex[:8],
+        variants=_variants(args.variant),
     )
+
+
+def _variants(specs: list[str]) -> dict[str, dict[str, str]]:
+    """`--variant 'NAME K=V K2=V2'` values as {NAME: {K: V, ...}}; ConfigError when malformed."""
+    variants: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        try:
+            name, *pairs = shlex.split(spec) or [""]
+        except ValueError as exc:  # an unclosed quote
+            raise ConfigError(f"bench: --variant {spec!r}: {exc}") from exc
+        overrides = dict(pair.partition("=")[::2] for pair in pairs)
+        if not name or "=" in name or not overrides or not all(overrides) or name in variants:
+            raise ConfigError(
+                f"bench: --variant {spec!r}: expected a new name, then one or more ENV=VALUE"
+            )
+        if name in ("pipeline", "baseline"):
+            raise ConfigError(f"bench: --variant {name!r}: that name is a phase's")
+        variants[name] = overrides
+    return variants
 
 
 def _alternating(env: BenchEnvironment, plan: BenchPlan, rounds: int) -> dict[str, Any]:
@@ -142,15 +172,43 @@ def _alternating(env: BenchEnvironment, plan: BenchPlan, rounds: int) -> dict[st
             f"pipeline{suffix}" + (" + latency" if final else ""),
             partial(measure_pipeline, env, plan, f"pipeline{suffix}", latency=final),
         )
+        variants = {
+            name: _timed(
+                f"{name}{suffix}",
+                partial(measure_pipeline, env, plan, f"{name}{suffix}", False, overrides),
+            )["pipeline"]
+            for name, overrides in plan.variants.items()
+        }
         last = {"baseline": baseline, **pipeline}
-        done.append({"baseline": baseline, "pipeline": pipeline["pipeline"]})
-    return {**last, "rounds": [{**pair, "ratios": _ratios(pair)} for pair in done]}
+        done.append({"baseline": baseline, "pipeline": pipeline["pipeline"], **variants})
+    return {
+        **last,
+        "variants": {name: dict(overrides) for name, overrides in plan.variants.items()},
+        "rounds": [_round_ratios(pair, plan.variants) for pair in done],
+    }
+
+
+def _round_ratios(pair: dict[str, Any], variants: Mapping[str, object]) -> dict[str, Any]:
+    """A round's figures with its ratios, and each variant's ratios to the same baseline."""
+    ratios = _ratios(pair)
+    for name in variants:
+        ratios.update(
+            (f"{name}:{key}", value)
+            for key, value in _ratios(
+                {"baseline": pair["baseline"], "pipeline": pair[name]}
+            ).items()
+            if key != "pipeline_over_naive"
+        )
+    return {**pair, "ratios": ratios}
 
 
 def _ratios_over(results: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, Any]]:
     """The median of each ratio over the rounds (`naive` from the run), and its range."""
     naive = results.get("naive") or {}
-    per_round = [_ratios({**pair, "naive": naive}) for pair in results.get("rounds") or [results]]
+    per_round = [
+        {**pair["ratios"], **_ratios({**pair, "naive": naive})}
+        for pair in results.get("rounds") or [{**results, "ratios": {}}]
+    ]
     medians: dict[str, float | None] = {}
     ranges: dict[str, Any] = {}
     for name in per_round[0]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class BenchPlan:
     workdir: Path
     profile: bool
     run_id: str
+    # name -> environment of a pipeline variant (PUSH_* settings overrides) run in each
+    # round beside the default one: {"commit-1s": {"PUSH_PIPELINE__COMMIT_INTERVAL_MS": "1000"}}
+    variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def topic(self, name: str) -> str:
         return f"bench-{self.run_id}-{name}"
@@ -127,9 +130,16 @@ async def measure_naive(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any
 
 
 def measure_pipeline(
-    env: BenchEnvironment, plan: BenchPlan, name: str = "pipeline", latency: bool = True
+    env: BenchEnvironment,
+    plan: BenchPlan,
+    name: str = "pipeline",
+    latency: bool = True,
+    variant: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Drain the backlog (throughput, calls, RSS), then (`latency`) hold half that rate."""
+    """Drain the backlog (throughput, calls, RSS), then (`latency`) hold half that rate.
+
+    `variant`: environment overrides for the pipeline process (its PUSH_* settings).
+    """
     config = _config(env, plan, name)
     create_topics(load_settings(None, **config), plan.partitions)
     workload = plan.workload
@@ -137,7 +147,7 @@ def measure_pipeline(
     env.reset_ledgers()
     started = time.monotonic()
     try:
-        with _pipeline(plan, config, name) as pipeline:
+        with _pipeline(plan, config, name, variant) as pipeline:
             # Profile the drain only, not the start-up (imports, group join).
             log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
             meter = CpuMeter({"consumer": pipeline.pid, **env.pids()}).start()
@@ -306,10 +316,12 @@ def _config(env: BenchEnvironment, plan: BenchPlan, name: str) -> dict[str, Any]
     )
 
 
-def _pipeline(plan: BenchPlan, config: dict[str, Any], name: str) -> PipelineProcess:
+def _pipeline(
+    plan: BenchPlan, config: dict[str, Any], name: str, env: Mapping[str, str] | None = None
+) -> PipelineProcess:
     path = plan.workdir / f"{name}.toml"
     path.write_text(to_toml(config))
-    return PipelineProcess(path, plan.workdir / f"{name}.log")
+    return PipelineProcess(path, plan.workdir / f"{name}.log", env=env)
 
 
 def _profiled(plan: BenchPlan, pid: int) -> AbstractContextManager[object]:

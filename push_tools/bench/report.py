@@ -98,6 +98,15 @@ def _cpu_lines(results: dict[str, Any]) -> list[str]:
             f" pipeline {_number(pipeline.get('consumer'))};"
             f" during the pipeline drain: {others or '-'}"
         )
+    for name, overrides in (results.get("variants") or {}).items():
+        lines.append(
+            f"variant {name} ({' '.join(f'{k}={v}' for k, v in overrides.items())}):"
+            f" throughput / baseline {_ranged(results, f'{name}:pipeline_over_baseline', 3)},"
+            f" CPU per intent / baseline's"
+            f" {_ranged(results, f'{name}:cpu_per_intent_pipeline_over_baseline', 2)},"
+            f" broker's"
+            f" {_ranged(results, f'{name}:broker_cpu_per_intent_pipeline_over_baseline', 2)}"
+        )
     lines.append(
         f"CPU per intent pipeline / baseline: "
         f"{_ranged(results, 'cpu_per_intent_pipeline_over_baseline', 2)}"
