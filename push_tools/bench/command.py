@@ -172,14 +172,20 @@ def _alternating(env: BenchEnvironment, plan: BenchPlan, rounds: int) -> dict[st
             f"pipeline{suffix}" + (" + latency" if final else ""),
             partial(measure_pipeline, env, plan, f"pipeline{suffix}", latency=final),
         )
-        variants = {
+        measured = {
             name: _timed(
-                f"{name}{suffix}",
-                partial(measure_pipeline, env, plan, f"{name}{suffix}", False, overrides),
-            )["pipeline"]
+                f"{name}{suffix}" + (" + latency" if final else ""),
+                partial(measure_pipeline, env, plan, f"{name}{suffix}", final, overrides),
+            )
             for name, overrides in plan.variants.items()
         }
+        variants = {name: figures["pipeline"] for name, figures in measured.items()}
         last = {"baseline": baseline, **pipeline}
+        last.update(
+            (f"{name}:latency", figures["latency"])
+            for name, figures in measured.items()
+            if "latency" in figures
+        )
         done.append({"baseline": baseline, "pipeline": pipeline["pipeline"], **variants})
     return {
         **last,

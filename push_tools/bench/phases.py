@@ -149,7 +149,8 @@ def measure_pipeline(
     try:
         with _pipeline(plan, config, name, variant) as pipeline:
             # Profile the drain only, not the start-up (imports, group join).
-            log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
+            started_up = log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
+            _require(started_up, pipeline, "a first outcome")
             meter = CpuMeter({"consumer": pipeline.pid, **env.pids()}).start()
             before = log.count_since({})
             with _profiled(plan, pipeline.pid):

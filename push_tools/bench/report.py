@@ -99,13 +99,16 @@ def _cpu_lines(results: dict[str, Any]) -> list[str]:
             f" during the pipeline drain: {others or '-'}"
         )
     for name, overrides in (results.get("variants") or {}).items():
+        latency = results.get(f"{name}:latency") or {}
         lines.append(
             f"variant {name} ({' '.join(f'{k}={v}' for k, v in overrides.items())}):"
             f" throughput / baseline {_ranged(results, f'{name}:pipeline_over_baseline', 3)},"
             f" CPU per intent / baseline's"
             f" {_ranged(results, f'{name}:cpu_per_intent_pipeline_over_baseline', 2)},"
             f" broker's"
-            f" {_ranged(results, f'{name}:broker_cpu_per_intent_pipeline_over_baseline', 2)}"
+            f" {_ranged(results, f'{name}:broker_cpu_per_intent_pipeline_over_baseline', 2)};"
+            f" latency at {_number(latency.get('rate_per_s'))}/s p50"
+            f" {_number(latency.get('p50_ms'), 1)} p99 {_number(latency.get('p99_ms'), 1)} ms"
         )
     lines.append(
         f"CPU per intent pipeline / baseline: "
