@@ -152,9 +152,16 @@ def _accepted(
 ) -> PushOutcome:
     """The usual case, without the general merge: one part, accepted by the provider."""
     rejected = result.rejected
+    push = intent.push
+    # the identity fields spelled out, not **_identity(intent): no dict per outcome
     return PushOutcome(
-        **_identity(intent),
-        status=_delivered(len(rejected), intent.push.target_count),
+        intent_id=intent.intent_id,
+        account=intent.account,
+        provider=push.provider,
+        campaign=push.campaign,
+        created_at=intent.created_at,
+        correlation_id=intent.correlation_id,
+        status=_delivered(len(rejected), push.target_count),
         final=True,
         completed_at=completed_at,
         rejected_targets=tuple(rejected),

@@ -42,7 +42,7 @@ class _OpenCall:
     seen: set[str] = field(default_factory=set)  # target keys, for unique-target providers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made for every intent placed: frozen would cost ~3x to build
 class _Fit:
     """How much of an intent's targets, from a start, one open call can take."""
 

@@ -48,7 +48,10 @@ def client_versions() -> tuple[str, str]:
     return version()[0], libversion()[0]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per consumed message on the consumer thread, which holds the
+# GIL meanwhile; a frozen dataclass sets its 7 fields through object.__setattr__ (~3x the
+# cost of a plain slots class). Never mutated; hashable by value, as before.
+@dataclass(slots=True, unsafe_hash=True)
 class ConsumedRecord:
     """One consumed message, detached from the client."""
 
@@ -251,14 +254,15 @@ class IntentSource:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("Kafka consumer error: %s", error)
                 continue
-            if (message.topic(), message.partition()) not in assignment:
+            topic, partition = cast(str, message.topic()), cast(int, message.partition())
+            if (topic, partition) not in assignment:
                 continue  # fetched before a revocation; the new owner reads it
             _, timestamp = message.timestamp()
             headers = message.headers()
             records.append(
                 ConsumedRecord(
-                    cast(str, message.topic()),
-                    cast(int, message.partition()),
+                    topic,
+                    partition,
                     cast(int, message.offset()),
                     message.key(),
                     message.value(),

@@ -17,7 +17,7 @@ from consumer.model import OutcomeStatus, Part, PartResult, PushIntent, PushOutc
 from consumer.pipeline.parking import Parked, ParkingPolicy, deadline
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per concluded intent: not frozen, ~3x cheaper to build
 class Conclusion:
     """Publish `outcome` (final, or DELAYED when the intent starts waiting) and/or park."""
 

@@ -3,11 +3,14 @@
     push-consumer bench                       # 200,000 intents, local broker and simulators
     push-consumer bench --intents 20000 --profile --output bench-results/small.json
     push-consumer bench --backlog 1000000     # adds the memory run (takes a while)
+    push-consumer bench --rounds 3            # baseline and pipeline alternate 3 times
 
 Phases, on one broker and one data set: produce the intents; the baseline (decode, encode,
 produce, commit; no batching, no HTTP); the pipeline as a child process draining the
-backlog (throughput, provider calls against the ideal, peak RSS), then fed at half that
-rate (end-to-end latency); the naive consumer (one provider call per intent, on a smaller
+backlog (throughput, provider calls against the ideal, peak RSS), `--rounds` times in
+alternation with the baseline; then the last pipeline fed at half its drain rate, alone on
+one core with the broker, simulators and producer on the other (end-to-end latency); the
+naive consumer (one provider call per intent, on a smaller
 N); optionally the backlog memory run. Figures go to stdout as a table and to JSON.
 """
 
@@ -18,10 +21,14 @@ import asyncio
 import logging
 import os
 import platform
+import shlex
+import statistics
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--campaigns", type=int, default=10, help="campaigns per provider")
     parser.add_argument("--responsys-share", type=float, default=0.2)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternating baseline/pipeline drains to compare"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="'NAME ENV=VALUE ...'",
+        help="also drain with a pipeline run under these environment overrides, each round"
+        " (e.g. 'commit-1s PUSH_PIPELINE__COMMIT_INTERVAL_MS=1000'); repeatable",
+    )
     parser.add_argument("--linger-ms", type=int, default=50, help="the pipeline's linger")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--latency-rate", type=float, default=None, help="default: half max")
@@ -71,13 +89,12 @@ def run(args: argparse.Namespace) -> int:
     }
     with BenchEnvironment(args.bootstrap_servers) as env:
         _phase("produce", results, lambda: produce_intents(env, plan))
-        _phase("baseline", results, lambda: measure_baseline(env, plan))
-        results.update(_timed("pipeline + latency", lambda: measure_pipeline(env, plan)))
+        results.update(_alternating(env, plan, args.rounds))
         if plan.naive_intents > 0:
             _phase("naive", results, lambda: asyncio.run(measure_naive(env, plan)))
         if args.backlog > 0:
             _phase("memory", results, lambda: measure_backlog(env, plan, args.backlog))
-    results["ratios"] = _ratios(results)
+    results["ratios"], results["ratio_ranges"] = _ratios_over(results)
     results["targets"] = TARGETS
     write_json(results, output)
     print(table(results))
@@ -92,8 +109,15 @@ def _plan(args: argparse.Namespace, workdir: Path) -> BenchPlan:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    if args.partitions < 1 or args.latency_seconds <= 0 or args.naive_concurrency < 1:
-        raise ConfigError("--partitions, --latency-seconds, --naive-concurrency must be > 0")
+    if (
+        args.partitions < 1
+        or args.latency_seconds <= 0
+        or args.naive_concurrency < 1
+        or args.rounds < 1
+    ):
+        raise ConfigError(
+            "--partitions, --latency-seconds, --naive-concurrency, --rounds must be > 0"
+        )
     if args.timeout_s <= 0 or (args.latency_rate is not None and args.latency_rate <= 0):
         raise ConfigError("--timeout-s and --latency-rate must be > 0")
     if args.naive_intents < 0 or args.backlog < 0 or args.linger_ms < 0:
@@ -110,7 +134,98 @@ def _plan(args: argparse.Namespace, workdir: Path) -> BenchPlan:
         workdir=workdir,
         profile=args.profile,
         run_id=uuid.uuid4().hex[:8],
+        variants=_variants(args.variant),
     )
+
+
+def _variants(specs: list[str]) -> dict[str, dict[str, str]]:
+    """`--variant 'NAME K=V K2=V2'` values as {NAME: {K: V, ...}}; ConfigError when malformed."""
+    variants: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        try:
+            name, *pairs = shlex.split(spec) or [""]
+        except ValueError as exc:  # an unclosed quote
+            raise ConfigError(f"bench: --variant {spec!r}: {exc}") from exc
+        overrides = dict(pair.partition("=")[::2] for pair in pairs)
+        if not name or "=" in name or not overrides or not all(overrides) or name in variants:
+            raise ConfigError(
+                f"bench: --variant {spec!r}: expected a new name, then one or more ENV=VALUE"
+            )
+        if name in ("pipeline", "baseline"):
+            raise ConfigError(f"bench: --variant {name!r}: that name is a phase's")
+        variants[name] = overrides
+    return variants
+
+
+def _alternating(env: BenchEnvironment, plan: BenchPlan, rounds: int) -> dict[str, Any]:
+    """Baseline, pipeline, baseline, pipeline...: each pair ran under the same neighbours.
+
+    The machine's speed drifts by tens of per cent within minutes (other engineers' tests),
+    so only figures of adjacent runs are compared; the latency phase follows the last drain.
+    Top-level `baseline` and `pipeline` are the last round; every round is in `rounds`.
+    """
+    done: list[dict[str, Any]] = []
+    last: dict[str, Any] = {}
+    for index in range(rounds):
+        suffix = "" if rounds == 1 else f"-r{index + 1}"
+        final = index == rounds - 1
+        baseline = _timed(
+            f"baseline{suffix}", partial(measure_baseline, env, plan, f"baseline{suffix}")
+        )
+        pipeline = _timed(
+            f"pipeline{suffix}" + (" + latency" if final else ""),
+            partial(measure_pipeline, env, plan, f"pipeline{suffix}", latency=final),
+        )
+        measured = {
+            name: _timed(
+                f"{name}{suffix}" + (" + latency" if final else ""),
+                partial(measure_pipeline, env, plan, f"{name}{suffix}", final, overrides),
+            )
+            for name, overrides in plan.variants.items()
+        }
+        variants = {name: figures["pipeline"] for name, figures in measured.items()}
+        last = {"baseline": baseline, **pipeline}
+        last.update(
+            (f"{name}:latency", figures["latency"])
+            for name, figures in measured.items()
+            if "latency" in figures
+        )
+        done.append({"baseline": baseline, "pipeline": pipeline["pipeline"], **variants})
+    return {
+        **last,
+        "variants": {name: dict(overrides) for name, overrides in plan.variants.items()},
+        "rounds": [_round_ratios(pair, plan.variants) for pair in done],
+    }
+
+
+def _round_ratios(pair: dict[str, Any], variants: Mapping[str, object]) -> dict[str, Any]:
+    """A round's figures with its ratios, and each variant's ratios to the same baseline."""
+    ratios = _ratios(pair)
+    for name in variants:
+        ratios.update(
+            (f"{name}:{key}", value)
+            for key, value in _ratios(
+                {"baseline": pair["baseline"], "pipeline": pair[name]}
+            ).items()
+            if key != "pipeline_over_naive"
+        )
+    return {**pair, "ratios": ratios}
+
+
+def _ratios_over(results: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """The median of each ratio over the rounds (`naive` from the run), and its range."""
+    naive = results.get("naive") or {}
+    per_round = [
+        {**pair["ratios"], **_ratios({**pair, "naive": naive})}
+        for pair in results.get("rounds") or [{**results, "ratios": {}}]
+    ]
+    medians: dict[str, float | None] = {}
+    ranges: dict[str, Any] = {}
+    for name in per_round[0]:
+        values = sorted(v for r in per_round if (v := r[name]) is not None)
+        medians[name] = statistics.median(values) if values else None
+        ranges[name] = [values[0], values[-1]] if values else None
+    return medians, ranges
 
 
 def _phase(name: str, results: dict[str, Any], measure: Any) -> None:
@@ -138,6 +253,7 @@ def _parameters(args: argparse.Namespace, plan: BenchPlan) -> dict[str, Any]:
         "latency_rate": plan.latency_rate,
         "naive_intents": min(plan.naive_intents, workload.intents),
         "naive_concurrency": plan.naive_concurrency,
+        "rounds": args.rounds,
         "backlog": args.backlog,
         "external_broker": args.bootstrap_servers is not None,
         "profiled": plan.profile,
@@ -170,5 +286,10 @@ def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "cpu_per_intent_pipeline_over_baseline": ratio(
             (pipeline.get("cpu_us_per_intent") or {}).get("consumer"),
             (baseline.get("cpu_us_per_intent") or {}).get("consumer"),
+        ),
+        # The broker's CPU per intent while each drained: commits and fetches cost it too.
+        "broker_cpu_per_intent_pipeline_over_baseline": ratio(
+            (pipeline.get("cpu_us_per_intent") or {}).get("broker"),
+            (baseline.get("cpu_us_per_intent") or {}).get("broker"),
         ),
     }

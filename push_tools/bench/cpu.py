@@ -7,7 +7,8 @@ baseline. Processes are sampled with psutil (user + system time, all threads).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 
 import psutil
 
@@ -45,3 +46,32 @@ def _cpu(process: psutil.Process) -> float | None:
     except psutil.Error:
         return None
     return float(times.user + times.system)
+
+
+def pin(pid: int, cores: Iterable[int]) -> None:
+    """Every thread of `pid` onto `cores` (what `taskset -a -p` does); new threads inherit it.
+
+    `sched_setaffinity(pid)` alone moves only the main thread: librdkafka's and the JVM's
+    threads would stay free, so each thread of /proc/PID/task is moved.
+    """
+    chosen = set(cores)
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError as exc:
+        raise ProcessLookupError(f"no process {pid} to pin") from exc
+    for tid in threads:
+        try:
+            os.sched_setaffinity(int(tid), chosen)
+        except ProcessLookupError:
+            continue  # a thread that ended meanwhile
+
+
+def affinity(pid: int) -> dict[int, frozenset[int]]:
+    """The cores each thread of `pid` may run on, by thread id."""
+    found: dict[int, frozenset[int]] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            found[int(tid)] = frozenset(os.sched_getaffinity(int(tid)))
+        except ProcessLookupError:
+            continue
+    return found

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from consumer.providers.responsys import account as responsys_account
 from consumer.service import create_topics
 from consumer.settings import load_settings, to_toml
 from push_tools.bench.baseline import run_baseline
-from push_tools.bench.cpu import CpuMeter, per_intent_us
+from push_tools.bench.cpu import CpuMeter, per_intent_us, pin
 from push_tools.bench.environment import BenchEnvironment
 from push_tools.bench.naive import run_naive
 from push_tools.bench.outcome_log import OutcomeLog, OutcomeRecord
@@ -53,6 +54,9 @@ class BenchPlan:
     workdir: Path
     profile: bool
     run_id: str
+    # name -> environment of a pipeline variant (PUSH_* settings overrides) run in each
+    # round beside the default one: {"commit-1s": {"PUSH_PIPELINE__COMMIT_INTERVAL_MS": "1000"}}
+    variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def topic(self, name: str) -> str:
         return f"bench-{self.run_id}-{name}"
@@ -65,14 +69,17 @@ def produce_intents(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
     return {"intents": produced.count, "seconds": produced.seconds, "rate": produced.rate}
 
 
-def measure_baseline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any]:
-    outcomes = _new_topic(env, plan, "baseline-outcomes")
+def measure_baseline(
+    env: BenchEnvironment, plan: BenchPlan, name: str = "baseline"
+) -> dict[str, Any]:
+    """The baseline draining the intents under the consumer group `name` (fresh per round)."""
+    outcomes = _new_topic(env, plan, f"{name}-outcomes")
     meter = CpuMeter({"consumer": os.getpid(), **_broker(env)}).start()
     run = run_baseline(
         env.bootstrap,
         intents_topic=plan.topic("intents"),
         outcomes_topic=outcomes,
-        group=plan.topic("baseline"),
+        group=plan.topic(name),
         expected=plan.workload.intents,
         timeout_s=plan.timeout_s,
     )
@@ -122,18 +129,28 @@ async def measure_naive(env: BenchEnvironment, plan: BenchPlan) -> dict[str, Any
     }
 
 
-def measure_pipeline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, dict[str, Any]]:
-    """Drain the backlog (throughput, calls, RSS), then hold half that rate (latency)."""
-    config = _config(env, plan, "pipeline")
+def measure_pipeline(
+    env: BenchEnvironment,
+    plan: BenchPlan,
+    name: str = "pipeline",
+    latency: bool = True,
+    variant: Mapping[str, str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Drain the backlog (throughput, calls, RSS), then (`latency`) hold half that rate.
+
+    `variant`: environment overrides for the pipeline process (its PUSH_* settings).
+    """
+    config = _config(env, plan, name)
     create_topics(load_settings(None, **config), plan.partitions)
     workload = plan.workload
     log = OutcomeLog(env.bootstrap, config["topics"]["outcomes"])
     env.reset_ledgers()
     started = time.monotonic()
     try:
-        with _pipeline(plan, config, "pipeline") as pipeline:
+        with _pipeline(plan, config, name, variant) as pipeline:
             # Profile the drain only, not the start-up (imports, group join).
-            log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
+            started_up = log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
+            _require(started_up, pipeline, "a first outcome")
             meter = CpuMeter({"consumer": pipeline.pid, **env.pids()}).start()
             before = log.count_since({})
             with _profiled(plan, pipeline.pid):
@@ -145,7 +162,9 @@ def measure_pipeline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, dict[s
             saturated_rss = pipeline.peak_rss_bytes
             since = log.ends()
             figures = _figures(log.read({}), workload.devices_per_intent)
-            latency = _latency(env, plan, (log, pipeline, since), figures["intents_per_s"] or 1.0)
+            held = (log, pipeline, since)
+            max_rate = figures["intents_per_s"] or 1.0
+            paced = _latency(env, plan, held, max_rate) if latency else None
             exit_code = pipeline.stop()
         results: dict[str, dict[str, Any]] = {
             "pipeline": {
@@ -159,8 +178,9 @@ def measure_pipeline(env: BenchEnvironment, plan: BenchPlan) -> dict[str, dict[s
                 "peak_rss_mb_with_latency_phase": pipeline.peak_rss_bytes / 2**20,
                 "exit_code": exit_code,
             },
-            "latency": latency,
         }
+        if paced is not None:
+            results["latency"] = paced
     finally:
         log.close()
     if plan.profile:
@@ -201,9 +221,46 @@ def _latency(
     watch: tuple[OutcomeLog, PipelineProcess, dict[int, int]],
     max_rate: float,
 ) -> dict[str, Any]:
-    log, pipeline, since = watch
+    pipeline = watch[1]
     rate = plan.latency_rate or max(1.0, max_rate / 2)
     env.reset_ledgers()
+    with _cores_apart(env, pipeline.pid) as cores:
+        figures = _paced(env, plan, watch, rate)
+    return {**figures, "cores": cores}
+
+
+@contextmanager
+def _cores_apart(env: BenchEnvironment, pipeline_pid: int) -> Iterator[dict[str, list[int]]]:
+    """The pipeline alone on one core; broker, simulators and this producer on the others.
+
+    On a shared 2-core machine the tail latency is otherwise run-queue wait behind the
+    broker and the simulators, which a deployment would not put beside the pipeline.
+    Without two cores nothing is pinned. Every process gets all cores back afterwards.
+    """
+    every = sorted(os.sched_getaffinity(0))
+    others = {"bench": os.getpid(), **env.pids()}
+    if len(every) < 2:
+        yield {"pipeline": every, "others": every}
+        return
+    mine, theirs = every[-1:], every[:-1]
+    try:
+        pin(pipeline_pid, mine)
+        for pid in others.values():
+            pin(pid, theirs)
+        yield {"pipeline": mine, "others": theirs}
+    finally:
+        for pid in [pipeline_pid, *others.values()]:
+            with suppress(ProcessLookupError):
+                pin(pid, every)
+
+
+def _paced(
+    env: BenchEnvironment,
+    plan: BenchPlan,
+    watch: tuple[OutcomeLog, PipelineProcess, dict[int, int]],
+    rate: float,
+) -> dict[str, Any]:
+    log, pipeline, since = watch
     # The producer runs in this process: its CPU is part of what the machine carried.
     meter = CpuMeter({"consumer": pipeline.pid, "producer": os.getpid(), **env.pids()}).start()
     produced = produce_paced(
@@ -260,10 +317,12 @@ def _config(env: BenchEnvironment, plan: BenchPlan, name: str) -> dict[str, Any]
     )
 
 
-def _pipeline(plan: BenchPlan, config: dict[str, Any], name: str) -> PipelineProcess:
+def _pipeline(
+    plan: BenchPlan, config: dict[str, Any], name: str, env: Mapping[str, str] | None = None
+) -> PipelineProcess:
     path = plan.workdir / f"{name}.toml"
     path.write_text(to_toml(config))
-    return PipelineProcess(path, plan.workdir / f"{name}.log")
+    return PipelineProcess(path, plan.workdir / f"{name}.log", env=env)
 
 
 def _profiled(plan: BenchPlan, pid: int) -> AbstractContextManager[object]:

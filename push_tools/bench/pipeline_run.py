@@ -7,9 +7,11 @@ resident set size is sampled on a thread until it stops.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -69,7 +71,14 @@ def pipeline_config(
 class PipelineProcess:
     """The pipeline child process; `peak_rss_bytes` is sampled every `sample_s` while it runs."""
 
-    def __init__(self, config: Path, log: Path, sample_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        sample_s: float = 0.05,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._env = {**os.environ, **env} if env else None  # a variant's settings overrides
         self._argv = [sys.executable, "-m", "consumer", "--log-level", "WARNING", "run"]
         self._argv += ["--config", str(config)]
         self._log = log
@@ -90,7 +99,9 @@ class PipelineProcess:
 
     def __enter__(self) -> PipelineProcess:
         with self._log.open("ab") as log:
-            self._proc = subprocess.Popen(self._argv, stdout=log, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(
+                self._argv, stdout=log, stderr=subprocess.STDOUT, env=self._env
+            )
         self._sampler.start()
         return self
 

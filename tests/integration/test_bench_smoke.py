@@ -54,6 +54,12 @@ def test_the_json_holds_every_figure_and_the_parameters(results: dict) -> None:
     assert results["pipeline"]["duplicate_deliveries"] == 0
     for figure in ("p50_ms", "p99_ms", "max_ms", "rate_per_s", "cores_busy"):
         assert results["latency"][figure] is not None, figure
+    # the latency phase ran the pipeline on a core of its own, the rest on the others
+    cores = results["latency"]["cores"]
+    assert cores["pipeline"]
+    assert cores["others"]
+    assert len(results["rounds"]) == 1 == results["parameters"]["rounds"]
+    assert "broker_cpu_per_intent_pipeline_over_baseline" in results["ratios"]
     for mode in ("baseline", "pipeline"):
         # CPU per intent of the consuming process, measured over the drain
         assert results[mode]["cpu_us_per_intent"]["consumer"] > 0, mode

@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 
-from push_tools.bench.cpu import CpuMeter, per_intent_us
+import pytest
+
+from push_tools.bench.cpu import CpuMeter, affinity, per_intent_us, pin
 
 
 def _burn(seconds: float) -> None:
@@ -40,3 +42,37 @@ def test_per_intent_figures_are_microseconds_and_none_when_unknown() -> None:
     figures = per_intent_us({"a": 2.0, "b": None}, 1_000)
     assert figures == {"a": 2_000.0, "b": None}
     assert per_intent_us({"a": 1.0}, 0) == {"a": None}
+
+
+def test_pin_moves_every_thread_of_a_process_and_new_threads_follow() -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return  # nothing to choose between on one core
+    code = (
+        "import sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "sys.stdin.readline()\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "time.sleep(30)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    try:
+        while len(affinity(child.pid)) < 2:
+            time.sleep(0.01)
+        pin(child.pid, [cores[-1]])
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        while len(affinity(child.pid)) < 3:
+            time.sleep(0.01)
+        assert set(affinity(child.pid).values()) == {frozenset([cores[-1]])}
+    finally:
+        child.kill()
+        child.communicate()
+
+
+def test_pin_names_a_process_that_is_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with pytest.raises(ProcessLookupError, match=str(child.pid)):
+        pin(child.pid, [0])

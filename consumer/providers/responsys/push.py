@@ -33,7 +33,10 @@ PROFILE_ATTRIBUTES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its 10 fields through object.__setattr__,
+# and every Responsys intent decodes its recipients (measured, 10 recipients built from
+# their records: 22.7 us frozen with keywords, 5.0 us so). Never mutated; hashable by value.
+@dataclass(slots=True, unsafe_hash=True)
 class Recipient:
     """One Responsys recipient: one profile attribute (PROFILE) or device + app (PUSH)."""
 
@@ -49,13 +52,36 @@ class Recipient:
     optional_data: tuple[tuple[str, str], ...] = ()
 
     @property
-    def key(self) -> str:
-        """A stable, readable key naming this recipient in outcomes (`attribute:value`)."""
-        for name in PROFILE_ATTRIBUTES:
-            value = getattr(self, name)
-            if value is not None and value != "":
-                return f"{name}:{value}"
+    def key(self) -> str:  # noqa: PLR0911 - one return per attribute is the fast path
+        """A stable, readable key naming this recipient in outcomes (`attribute:value`).
+
+        The first set attribute in `PROFILE_ATTRIBUTES` order, read directly: a loop of
+        getattr calls cost ~3x as much, and this runs for every recipient of every call.
+        """
+        if self.recipient_id is not None:
+            return f"recipient_id:{self.recipient_id}"
+        if self.customer_id:
+            return f"customer_id:{self.customer_id}"
+        if self.email_address:
+            return f"email_address:{self.email_address}"
+        if self.mobile_number:
+            return f"mobile_number:{self.mobile_number}"
+        if self.email_sha256_hash:
+            return f"email_sha256_hash:{self.email_sha256_hash}"
+        if self.email_md5_hash:
+            return f"email_md5_hash:{self.email_md5_hash}"
         return f"device_id:{self.device_id}"
+
+    def profile_attributes(self) -> int:
+        """How many profile attributes are set (not None, not empty)."""
+        return (
+            (self.recipient_id is not None)
+            + bool(self.customer_id)
+            + bool(self.email_address)
+            + bool(self.mobile_number)
+            + bool(self.email_sha256_hash)
+            + bool(self.email_md5_hash)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +121,18 @@ def push_from_record(record: dict[str, Any]) -> ResponsysPush:
 
 def _recipient(item: dict[str, Any]) -> Recipient:
     optional = item["optional_data"]
+    # positional, in field order: keyword arguments cost more, 10 times per intent
     return Recipient(
-        list_type=_LIST_TYPES[item["list_type"]],
-        recipient_id=item["recipient_id"],
-        customer_id=item["customer_id"],
-        email_address=item["email_address"],
-        mobile_number=item["mobile_number"],
-        email_sha256_hash=item["email_sha256_hash"],
-        email_md5_hash=item["email_md5_hash"],
-        device_id=item["device_id"],
-        api_key=item["api_key"],
-        optional_data=tuple((pair["name"], pair["value"]) for pair in optional) if optional else (),
+        _LIST_TYPES[item["list_type"]],
+        item["recipient_id"],
+        item["customer_id"],
+        item["email_address"],
+        item["mobile_number"],
+        item["email_sha256_hash"],
+        item["email_md5_hash"],
+        item["device_id"],
+        item["api_key"],
+        tuple((pair["name"], pair["value"]) for pair in optional) if optional else (),
     )
 
 
@@ -148,33 +175,34 @@ def validate(intent: PushIntent) -> None:
 
 
 def _check_recipient(intent: PushIntent, index: int, recipient: Recipient) -> None:
-    where = f"recipients[{index}]"
+    # The usual, valid recipient costs a count and two truth tests (this runs for every
+    # recipient); the names and the message are worked out only for a failure.
     if recipient.list_type is ListType.PROFILE:
-        present = [
-            name for name in PROFILE_ATTRIBUTES if getattr(recipient, name) not in (None, "")
-        ]
-        if len(present) != 1:
+        if recipient.profile_attributes() != 1:
+            present = [
+                name for name in PROFILE_ATTRIBUTES if getattr(recipient, name) not in (None, "")
+            ]
             found = ", ".join(present) or "none"
             fail(
                 intent,
                 "profile_attribute_count",
-                f"{where} is a PROFILE recipient with {len(present)} profile attributes"
-                f" ({found}); exactly one of {', '.join(PROFILE_ATTRIBUTES)} is required",
+                f"recipients[{index}] is a PROFILE recipient with {len(present)} profile"
+                f" attributes ({found}); exactly one of {', '.join(PROFILE_ATTRIBUTES)} is"
+                " required",
             )
-    else:
+    elif not (recipient.device_id and recipient.api_key):
         missing = [name for name in ("device_id", "api_key") if not getattr(recipient, name)]
-        if missing:
-            fail(
-                intent,
-                "push_recipient_incomplete",
-                f"{where} is a PUSH recipient without {' and '.join(missing)};"
-                " both device_id and api_key are required",
-            )
+        fail(
+            intent,
+            "push_recipient_incomplete",
+            f"recipients[{index}] is a PUSH recipient without {' and '.join(missing)};"
+            " both device_id and api_key are required",
+        )
     for name, _value in recipient.optional_data:
         if name.endswith("_"):
             fail(
                 intent,
                 "system_optional_data",
-                f"{where} has optional_data name {name!r}; names ending in '_' are Responsys"
-                " system fields",
+                f"recipients[{index}] has optional_data name {name!r}; names ending in '_' are"
+                " Responsys system fields",
             )

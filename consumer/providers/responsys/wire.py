@@ -74,7 +74,7 @@ def recipient_data(recipient: Recipient) -> dict[str, object]:
         "emailMD5Hash": recipient.email_md5_hash or None,
         "deviceId": recipient.device_id or None,
         "apiKey": recipient.api_key or None,
-        "listType": recipient.list_type.value,
+        "listType": recipient.list_type,  # a StrEnum: both encoders write its value
         "optionalData": [{"name": name, "value": val} for name, val in optional]
         if optional
         else [],
@@ -193,7 +193,7 @@ def _dumps(value: object) -> bytes:
     except orjson.JSONEncodeError:  # e.g. a lone surrogate, which json.dumps escapes
         pass
     else:
-        if encoded.isascii():
+        if encoded.isascii() and b"\x7f" not in encoded:  # json.dumps escapes DEL too
             return encoded
     return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 

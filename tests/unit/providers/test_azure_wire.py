@@ -247,3 +247,21 @@ def test_bad_token_answers_raise_auth_error(status, body, retriable):
 def test_device_bytes_are_exactly_the_compact_json_of_the_ids(ids):
     expected = len(json.dumps(list(ids), separators=(",", ":"))) if ids else 0
     assert devices_bytes(ids) == expected
+
+
+@given(
+    st.lists(st.text(max_size=12), max_size=30),
+    st.one_of(st.none(), st.just('{"notificationTitle":"Ol\\u00e1"}')),
+)
+def test_body_is_byte_for_byte_what_json_dumps_writes(ids, data):
+    # non-ASCII ids, quotes, backslashes, control characters and lone surrogates included
+    listed = json.dumps(ids, separators=(",", ":"))
+    wrapper = (
+        f'{{"deviceIds":{listed}}}' if data is None else f'{{"deviceIds":{listed},"data":{data}}}'
+    )
+    assert push_body(ids, data) == wrapper.encode()
+
+
+def test_body_escapes_non_ascii_ids_and_keeps_a_lone_surrogate_readable():
+    body = push_body(["d\u00e9vice", "\ud800", 'q"\\\x01'], None)
+    assert body == b'{"deviceIds":["d\\u00e9vice","\\ud800","q\\"\\\\\\u0001"]}'
