@@ -40,7 +40,14 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from consumer.errors import ConfigError, DeliveryError, TopicReadError
 from consumer.kafka import ConsumedRecord, require_topics
 from consumer.kafka.config import consumer_settings, producer_settings
-from consumer.kafka.dead_letter import CONNECT_PREFIX, OWN_PREFIX
+from consumer.kafka.dead_letter import (
+    CONNECT_PREFIX,
+    OWN_PREFIX,
+    REASON_HEADER,
+    SOURCE_PARTITION_HEADER,
+    SOURCE_TOPIC_HEADER,
+)
+from consumer.kafka.source import header_pairs
 from consumer.settings import Settings, load_settings
 
 REDRIVEN_FROM = "push.redriven-from"
@@ -246,15 +253,15 @@ class DeadLetter:
 
     @property
     def reason(self) -> str:
-        return self.header("dlq.error.reason") or ""
+        return self.header(REASON_HEADER) or ""
 
     @property
     def source_topic(self) -> str | None:
-        return self.header("dlq.source.topic")
+        return self.header(SOURCE_TOPIC_HEADER)
 
     @property
     def source_partition(self) -> int | None:
-        text = self.header("dlq.source.partition") or ""
+        text = self.header(SOURCE_PARTITION_HEADER) or ""
         return int(text) if text.isdigit() else None
 
     def matches(self, selection: Selection) -> bool:
@@ -330,15 +337,14 @@ def _read(consumer: Consumer, topic: str, spans: Sequence[Span]) -> Iterator[Con
 
 
 def _record(message: Message) -> ConsumedRecord:
-    headers: Any = message.headers() or []
-    pairs = headers.items() if isinstance(headers, dict) else headers
+    headers = message.headers()
     return ConsumedRecord(
         cast(str, message.topic()),
         cast(int, message.partition()),
         cast(int, message.offset()),
         message.key(),
         message.value(),
-        tuple((k, v if isinstance(v, bytes) else str(v or "").encode()) for k, v in pairs),
+        header_pairs(headers) if headers else (),
         message.timestamp()[1],
     )
 

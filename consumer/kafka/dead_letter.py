@@ -19,6 +19,10 @@ STACKTRACE_LIMIT = 8000  # characters of the stack trace kept (its end: the rais
 # Every header the dead-letter path adds; what `redrive` strips before sending back.
 OWN_PREFIX = "dlq."
 CONNECT_PREFIX = "__connect.errors."
+# The ones `redrive` reads back (where a dead letter came from, and why).
+SOURCE_TOPIC_HEADER = f"{OWN_PREFIX}source.topic"
+SOURCE_PARTITION_HEADER = f"{OWN_PREFIX}source.partition"
+REASON_HEADER = f"{OWN_PREFIX}error.reason"
 
 
 def dead_letter(
@@ -28,11 +32,11 @@ def dead_letter(
     message = str(error)[:MESSAGE_LIMIT].encode()
     headers = [
         *record.headers,
-        ("dlq.source.topic", record.topic.encode()),
-        ("dlq.source.partition", str(record.partition).encode()),
+        (SOURCE_TOPIC_HEADER, record.topic.encode()),
+        (SOURCE_PARTITION_HEADER, str(record.partition).encode()),
         ("dlq.source.offset", str(record.offset).encode()),
         ("dlq.error.class", type(error).__name__.encode()),
-        ("dlq.error.reason", reason.encode()),
+        (REASON_HEADER, reason.encode()),
         ("dlq.error.message", message),
         (f"{CONNECT_PREFIX}topic", record.topic.encode()),
         (f"{CONNECT_PREFIX}partition", str(record.partition).encode()),

@@ -266,7 +266,7 @@ class IntentSource:
                     cast(int, message.offset()),
                     message.key(),
                     message.value(),
-                    _header_pairs(headers) if headers else (),
+                    header_pairs(headers) if headers else (),
                     timestamp,
                 )
             )
@@ -386,7 +386,8 @@ class IntentSource:
             self._commits.pop(partition, None)
 
 
-def _header_pairs(headers: Any) -> tuple[tuple[str, bytes], ...]:
+def header_pairs(headers: Any) -> tuple[tuple[str, bytes], ...]:
+    """A message's headers (a list of pairs, or a dict) as (name, bytes) pairs."""
     items = headers.items() if isinstance(headers, dict) else headers
     return tuple((name, value if isinstance(value, bytes) else str(value or "").encode())
                  for name, value in items)  # fmt: skip
