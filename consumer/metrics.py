@@ -9,7 +9,9 @@ no query reads (a counter's reset shows in `rate()` anyway).
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,6 +26,9 @@ from prometheus_client.process_collector import ProcessCollector
 
 from consumer.dispatch.breaker import BreakerState
 from consumer.dispatch.exchange import OTHER_STATUS
+
+if TYPE_CHECKING:
+    from consumer.model import PushOutcome
 
 # process-wide in prometheus_client (every registry, every metric); the function is untyped
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -281,6 +286,20 @@ class Metrics:
 
     def on_token_refresh(self, provider: str, account: str) -> None:
         self.token_refreshes.labels(provider, account).inc()
+
+    def on_outcomes(self, outcomes: Iterable[PushOutcome]) -> None:
+        """Outcomes published (acknowledged), and the targets they rejected: one increment
+        per series, not per outcome (the pipeline counts a whole delivered batch at once)."""
+        counts: Tally[tuple[str, str, str]] = Tally()
+        rejected: Tally[tuple[str, str]] = Tally()
+        for outcome in outcomes:
+            counts[outcome.provider, outcome.account, outcome.status] += 1
+            if outcome.rejected_targets:
+                rejected[outcome.provider, outcome.account] += len(outcome.rejected_targets)
+        for labels, n in counts.items():
+            self.outcomes.labels(*labels).inc(n)
+        for (provider, account), n in rejected.items():
+            self.targets_rejected.labels(provider, account).inc(n)
 
 
 class PartitionGauges:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,19 +126,9 @@ class Outbox:
 
     def _count(self, states: list[InFlight]) -> None:
         now = datetime.now(UTC)
-        counts: Counter[tuple[str, str, str]] = Counter()
-        rejected: Counter[tuple[str, str]] = Counter()
-        for state in states:
-            outcome = state.outcome
-            if outcome is None:
-                continue
-            counts[outcome.provider, outcome.account, outcome.status] += 1
-            if outcome.rejected_targets:
-                rejected[outcome.provider, outcome.account] += len(outcome.rejected_targets)
+        outcomes = [state.outcome for state in states if state.outcome is not None]
+        self._metrics.on_outcomes(outcomes)
+        for outcome in outcomes:
             if outcome.created_at is not None:
                 latency = (now - outcome.created_at).total_seconds()
                 self._metrics.end_to_end.labels(outcome.provider).observe(max(0.0, latency))
-        for labels, n in counts.items():
-            self._metrics.outcomes.labels(*labels).inc(n)
-        for labels2, n in rejected.items():
-            self._metrics.targets_rejected.labels(*labels2).inc(n)

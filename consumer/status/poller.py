@@ -235,12 +235,7 @@ class StatusPoller:
         self._metrics.async_time_to_final.labels(pending.account, verdict.label).observe(
             max(0.0, elapsed)
         )
-        for outcome in verdict.outcomes:
-            self._metrics.outcomes.labels(outcome.provider, outcome.account, outcome.status).inc()
-            if outcome.rejected_targets:
-                self._metrics.targets_rejected.labels(outcome.provider, outcome.account).inc(
-                    len(outcome.rejected_targets)
-                )
+        self._metrics.on_outcomes(verdict.outcomes)
         log.info("request %s final: %s", pending.request_id, verdict.label)
 
     # --- commits ------------------------------------------------------------------------
