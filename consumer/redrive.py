@@ -25,14 +25,12 @@ the ones that were not.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -48,7 +46,7 @@ from consumer.kafka.dead_letter import (
     SOURCE_TOPIC_HEADER,
 )
 from consumer.kafka.source import header_pairs
-from consumer.settings import Settings, load_settings
+from consumer.settings import Settings, add_config_argument, load_settings
 
 REDRIVEN_FROM = "push.redriven-from"
 FLUSH_TIMEOUT_S = 30.0
@@ -132,12 +130,7 @@ def selection_of(args: argparse.Namespace) -> Selection:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=os.environ.get("PUSH_CONFIG"),
-        help="settings file (TOML), as for run: the cluster and topic names",
-    )
+    add_config_argument(parser)
     parser.add_argument(
         "--offsets",
         type=parse_offsets,

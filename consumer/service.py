@@ -18,7 +18,6 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -41,7 +40,7 @@ from consumer.metrics import Metrics, add_process_collectors
 from consumer.probes import Probes, ProbeServer
 from consumer.providers.base import ProviderClient
 from consumer.providers.registry import ProviderRegistry
-from consumer.settings import Settings, load_settings
+from consumer.settings import Settings, add_config_argument, load_settings
 from consumer.status.poller import StatusPoller, build_poller
 from consumer.validation import IntentValidator
 
@@ -49,12 +48,7 @@ log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=os.environ.get("PUSH_CONFIG"),
-        help="settings file (TOML); env PUSH_* overrides it (default: $PUSH_CONFIG)",
-    )
+    add_config_argument(parser)
     parser.add_argument(
         "--workers", type=int, default=1, help="processes to run in one consumer group"
     )

@@ -12,7 +12,9 @@ named in a `ConfigError`.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -367,6 +369,16 @@ def to_toml(values: dict[str, Any], prefix: str = "") -> str:
     for key, table in tables.items():
         text += to_toml(table, f"{prefix}.{key}" if prefix else key)
     return text
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` as every command that reads settings takes it (default $PUSH_CONFIG)."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("PUSH_CONFIG"),
+        help="settings file (TOML); env PUSH_* overrides it (default: $PUSH_CONFIG)",
+    )
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

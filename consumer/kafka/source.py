@@ -371,15 +371,16 @@ class IntentSource:
         removed = [(tp.topic, tp.partition) for tp in partitions]
         log.info("revoked %s", removed)
         self._listener.revoked(removed)
-        self._assignment.difference_update(removed)
-        for partition in removed:
-            self._deferred.pop(partition, None)
-            self._commits.pop(partition, None)
+        self._forget(removed)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         removed = [(tp.topic, tp.partition) for tp in partitions]
         log.warning("lost %s", removed)
         self._listener.lost(removed)
+        self._forget(removed)
+
+    def _forget(self, removed: list[Partition]) -> None:
+        """Partitions no longer ours (revoked or lost): out of every per-partition table."""
         self._assignment.difference_update(removed)
         for partition in removed:
             self._deferred.pop(partition, None)

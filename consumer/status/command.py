@@ -9,22 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-from pathlib import Path
 
 from consumer.service import check_topics, runtime, stop_on_signals
-from consumer.settings import Settings, load_settings
+from consumer.settings import Settings, add_config_argument, load_settings
 
 log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=os.environ.get("PUSH_CONFIG"),
-        help="settings file (TOML); env PUSH_* overrides it (default: $PUSH_CONFIG)",
-    )
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
