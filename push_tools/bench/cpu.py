@@ -8,6 +8,8 @@ baseline. Processes are sampled with psutil (user + system time, all threads).
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import psutil
@@ -38,6 +40,53 @@ def per_intent_us(seconds: Mapping[str, float | None], intents: int) -> dict[str
         name: None if value is None or intents <= 0 else value / intents * 1e6
         for name, value in seconds.items()
     }
+
+
+class ThreadMeter:
+    """CPU seconds of one process's threads, grouped by thread name, since `start`.
+
+    librdkafka names its threads (`rdk:main`, `rdk:broker1`, ...), so the split shows how
+    much of a process's CPU is the client's C threads and how much its Python threads
+    (which all carry the process's name). A thread that ended meanwhile is not counted.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._start: dict[int, tuple[str, float]] = {}
+
+    def start(self) -> ThreadMeter:
+        self._start = _threads(self._pid)
+        return self
+
+    def seconds(self) -> dict[str, float]:
+        used: Counter[str] = Counter()
+        for tid, (name, now) in _threads(self._pid).items():
+            _, then = self._start.get(tid, (name, 0.0))
+            used[name] += now - then
+        return {name: round(value, 3) for name, value in used.most_common()}
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _threads(pid: int) -> dict[int, tuple[str, float]]:
+    """Each thread of `pid`: its name without digits, and its CPU seconds so far."""
+    found: dict[int, tuple[str, float]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                line = stat.read()
+        except FileNotFoundError:
+            continue  # ended meanwhile
+        name = line[line.index("(") + 1 : line.rindex(")")]
+        fields = line[line.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+        found[int(tid)] = (re.sub(r"[-\d]+$", "", name), seconds)
+    return found
 
 
 def _cpu(process: psutil.Process) -> float | None:

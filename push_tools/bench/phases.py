@@ -23,7 +23,7 @@ from consumer.providers.responsys import account as responsys_account
 from consumer.service import create_topics
 from consumer.settings import load_settings, to_toml
 from push_tools.bench.baseline import run_baseline
-from push_tools.bench.cpu import CpuMeter, per_intent_us, pin
+from push_tools.bench.cpu import CpuMeter, ThreadMeter, per_intent_us, pin
 from push_tools.bench.environment import BenchEnvironment
 from push_tools.bench.naive import run_naive
 from push_tools.bench.outcome_log import OutcomeLog, OutcomeRecord
@@ -152,10 +152,11 @@ def measure_pipeline(
             started_up = log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
             _require(started_up, pipeline, "a first outcome")
             meter = CpuMeter({"consumer": pipeline.pid, **env.pids()}).start()
+            threads = ThreadMeter(pipeline.pid).start()
             before = log.count_since({})
             with _profiled(plan, pipeline.pid):
                 done = log.wait_for(workload.intents, {}, plan.timeout_s, pipeline.alive)
-            cpu = _cpu_figures(meter.seconds(), workload.intents - before)
+            cpu = _cpu_figures(meter.seconds(), workload.intents - before, threads.seconds())
             wall = time.monotonic() - started
             _require(done, pipeline, f"{workload.intents} outcomes within {plan.timeout_s:.0f} s")
             calls = _calls(env)
@@ -263,16 +264,19 @@ def _paced(
     log, pipeline, since = watch
     # The producer runs in this process: its CPU is part of what the machine carried.
     meter = CpuMeter({"consumer": pipeline.pid, "producer": os.getpid(), **env.pids()}).start()
-    produced = produce_paced(
-        env.bootstrap,
-        plan.topic("intents"),
-        plan.workload,
-        "lat",
-        rate=rate,
-        seconds=plan.latency_seconds,
-    )
-    done = log.wait_for(produced.count, since, 120, pipeline.alive)
+    threads = ThreadMeter(pipeline.pid).start()
+    with _profiled(plan, pipeline.pid, "latency-profile"):
+        produced = produce_paced(
+            env.bootstrap,
+            plan.topic("intents"),
+            plan.workload,
+            "lat",
+            rate=rate,
+            seconds=plan.latency_seconds,
+        )
+        done = log.wait_for(produced.count, since, 120, pipeline.alive)
     cpu = meter.seconds()
+    pipeline_threads = threads.seconds()
     _require(done, pipeline, f"{produced.count} paced outcomes within 120 s")
     calls = _calls(env)
     calls.pop("duplicate_deliveries")
@@ -293,7 +297,7 @@ def _paced(
         "max_ms": max(latencies, default=None),
         "provider_calls": calls,
         "ideal_calls": _total(plan.workload.ideal_calls(LIMITS, produced.count)),
-        **_cpu_figures(cpu, produced.count),
+        **_cpu_figures(cpu, produced.count, pipeline_threads),
         # CPU of every measured process over the phase, in cores (of os.cpu_count())
         "cores_busy": sum(v for v in cpu.values() if v is not None) / produced.seconds,
     }
@@ -325,10 +329,12 @@ def _pipeline(
     return PipelineProcess(path, plan.workdir / f"{name}.log", env=env)
 
 
-def _profiled(plan: BenchPlan, pid: int) -> AbstractContextManager[object]:
+def _profiled(
+    plan: BenchPlan, pid: int, name: str = "pipeline-profile"
+) -> AbstractContextManager[object]:
     if not plan.profile:
         return nullcontext()
-    return PySpy(pid, plan.workdir / "pipeline-profile.txt")
+    return PySpy(pid, plan.workdir / f"{name}.txt")
 
 
 def _profile_figures(path: Path) -> dict[str, Any]:
@@ -349,13 +355,22 @@ def _broker(env: BenchEnvironment) -> dict[str, int]:
     return {name: pid for name, pid in env.pids().items() if name == "broker"}
 
 
-def _cpu_figures(seconds: dict[str, float | None], intents: int) -> dict[str, Any]:
-    """CPU seconds per process over a drain, and microseconds per intent."""
-    return {
+def _cpu_figures(
+    seconds: dict[str, float | None], intents: int, threads: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """CPU seconds per process over a drain, and microseconds per intent (and, for the
+    pipeline, per thread name: librdkafka's C threads apart from the Python ones)."""
+    figures: dict[str, Any] = {
         "cpu_seconds": seconds,
         "cpu_us_per_intent": per_intent_us(seconds, intents),
         "cpu_intents": intents,
     }
+    if threads is not None:
+        figures["pipeline_threads_us_per_intent"] = {
+            name: round(value, 1) for name, value in per_intent_us(threads, intents).items()
+            if value is not None
+        }  # fmt: skip
+    return figures
 
 
 def _new_topic(env: BenchEnvironment, plan: BenchPlan, name: str) -> str:

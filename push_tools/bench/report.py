@@ -95,7 +95,7 @@ def _cpu_lines(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"round {index} CPU us per intent: baseline {_number(baseline.get('consumer'))}"
             f" (broker {_number(baseline.get('broker'))}),"
-            f" pipeline {_number(pipeline.get('consumer'))};"
+            f" pipeline {_number(pipeline.get('consumer'))} ({_threads(pair.get('pipeline'))});"
             f" during the pipeline drain: {others or '-'}"
         )
     for name, overrides in (results.get("variants") or {}).items():
@@ -119,6 +119,12 @@ def _cpu_lines(results: dict[str, Any]) -> list[str]:
         f"  (target <= {TARGETS['broker_cpu_per_intent_pipeline_over_baseline_max']})"
     )
     return lines
+
+
+def _threads(phase: dict[str, Any] | None) -> str:
+    """The pipeline's CPU per intent by thread name, the largest first."""
+    threads = (phase or {}).get("pipeline_threads_us_per_intent") or {}
+    return ", ".join(f"{name} {_number(value)}" for name, value in threads.items()) or "-"
 
 
 def _summary(results: dict[str, Any]) -> list[str]:
@@ -147,6 +153,9 @@ def _summary(results: dict[str, Any]) -> list[str]:
             f" vs ideal {_number(latency.get('ideal_calls', {}).get('total'))};"
             f" cores busy {_number(latency.get('cores_busy'), 2)}"
             f" of {_number(results['environment'].get('cpus'))};"
+            f" pipeline CPU us per intent"
+            f" {_number(latency.get('cpu_us_per_intent', {}).get('consumer'))}"
+            f" ({_threads(latency)});"
             f" pipeline on cores {latency.get('cores', {}).get('pipeline')},"
             f" the rest on {latency.get('cores', {}).get('others')}"
         )
