@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import psutil
@@ -59,11 +58,13 @@ class ThreadMeter:
         return self
 
     def seconds(self) -> dict[str, float]:
-        used: Counter[str] = Counter()
+        used: dict[str, float] = {}
         for tid, (name, now) in _threads(self._pid).items():
             _, then = self._start.get(tid, (name, 0.0))
-            used[name] += now - then
-        return {name: round(value, 3) for name, value in used.most_common()}
+            used[name] = used.get(name, 0.0) + now - then
+        return {
+            name: round(used[name], 3) for name in sorted(used, key=used.__getitem__, reverse=True)
+        }
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
