@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 # Intents taken in one event-loop step: a whole consumed batch at once (up to 1,000) held
 # the loop for tens of milliseconds, delaying due batches and answers (the latency tail).
 INTAKE_CHUNK = 50
+LINGER_IDLE_S = 1.0  # nothing open: the linger loop still beats this often (liveness)
 TEARDOWN_S = 1.5  # of the stop's deadline, kept for the last commit and closing the clients
 
 
@@ -185,9 +186,8 @@ class Pipeline:
     # --- background loops ---------------------------------------------------------------
 
     async def _linger_loop(self) -> None:
-        tick = max(0.002, self._limits.linger_ms / 1000 / 10)
         while True:
-            await asyncio.sleep(tick)
+            await self._dispatcher.until_due(LINGER_IDLE_S)
             self._dispatcher.send_due()
             self._beat("linger")
 
