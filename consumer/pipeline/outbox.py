@@ -128,7 +128,12 @@ class Outbox:
         now = datetime.now(UTC)
         outcomes = [state.outcome for state in states if state.outcome is not None]
         self._metrics.on_outcomes(outcomes)
+        provider = None
+        histogram = None  # a bundle is one call's: one provider, one series looked up
         for outcome in outcomes:
-            if outcome.created_at is not None:
-                latency = (now - outcome.created_at).total_seconds()
-                self._metrics.end_to_end.labels(outcome.provider).observe(max(0.0, latency))
+            if outcome.created_at is None:
+                continue
+            if histogram is None or outcome.provider != provider:
+                provider = outcome.provider
+                histogram = self._metrics.end_to_end.labels(provider)
+            histogram.observe(max(0.0, (now - outcome.created_at).total_seconds()))

@@ -56,14 +56,14 @@ def test_each_table_reaches_only_its_own_clients_and_the_admin_gets_the_shared_o
     settings = settings_of(
         tmp_path,
         '[kafka.client]\n"client.id" = "push"\n'
-        '[kafka.consumer]\n"fetch.min.bytes" = 1\n'
+        '[kafka.consumer]\n"fetch.min.bytes" = 4096\n'
         '[kafka.producer]\n"linger.ms" = 20\n',
     )
     kafka = settings.kafka
     consumer = kafka.consumer_config("group-a")
     producer = kafka.producer_config()
     assert consumer["client.id"] == producer["client.id"] == "push"
-    assert consumer["fetch.min.bytes"] == "1"
+    assert consumer["fetch.min.bytes"] == "4096"
     assert "linger.ms" not in consumer
     assert producer["linger.ms"] == "20"
     assert "fetch.min.bytes" not in producer
@@ -81,8 +81,8 @@ def test_unquoted_dotted_toml_keys_mean_the_dotted_librdkafka_key(tmp_path: Path
 
 
 def test_a_user_value_replaces_our_tuning_but_never_a_guarantee() -> None:
-    consumer = consumer_settings({"fetch.min.bytes": "1", "enable.auto.commit": "true"})
-    assert consumer["fetch.min.bytes"] == "1"
+    consumer = consumer_settings({"fetch.min.bytes": "4096", "enable.auto.commit": "true"})
+    assert consumer["fetch.min.bytes"] == "4096"
     assert consumer["enable.auto.commit"] == "false"
     assert consumer["auto.offset.reset"] == "earliest"
     producer = producer_settings({"linger.ms": "0", "acks": "1"})
