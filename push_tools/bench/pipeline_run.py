@@ -79,7 +79,10 @@ class PipelineProcess:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._env = {**os.environ, **env} if env else None  # a variant's settings overrides
-        self._argv = [sys.executable, "-m", "consumer", "--log-level", "WARNING", "run"]
+        # -P: no working directory first on sys.path, where `-m` puts it, so a variant's
+        # PYTHONPATH tree is the code that runs (from the repository root, the checkout's
+        # `consumer/` would otherwise shadow it); without one, the installed package runs.
+        self._argv = [sys.executable, "-P", "-m", "consumer", "--log-level", "WARNING", "run"]
         self._argv += ["--config", str(config)]
         self._log = log
         self._sample_s = sample_s
