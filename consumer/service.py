@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-TOPIC_PARTITIONS = 6
-GC_YOUNG_THRESHOLD = 5_000  # the most processes one group spreads work over (docs/deploy.md)
+TOPIC_PARTITIONS = 6  # the most processes one group spreads work over (docs/deploy.md)
+GC_YOUNG_THRESHOLD = 5_000  # net allocations between young-generation passes (see runtime)
 
 
 def check_topics(
