@@ -56,6 +56,7 @@ class Outbox:
         self._pending_encoder = pending_encoder
         self._on_failure = on_failure
         self.sink: Sink | None = None  # set once the event loop runs
+        self.unacknowledged = 0  # bundles produced and not yet acknowledged (or failed)
 
     def outcome(self, bundle: Bundle, state: InFlight, outcome: PushOutcome) -> None:
         """The message ends with `outcome`."""
@@ -112,9 +113,11 @@ class Outbox:
         assert self.sink is not None
         states = bundle.states
         future = self.sink.send_many(bundle.records)
+        self.unacknowledged += 1
         future.add_done_callback(lambda done: self._acknowledged(states, done))
 
     def _acknowledged(self, states: list[InFlight], future: asyncio.Future[None]) -> None:
+        self.unacknowledged -= 1
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
             # Not durable: leave the offsets uncommitted (they are read again) and stop.

@@ -165,7 +165,7 @@ def measure_pipeline(
             figures = _figures(log.read({}), workload.devices_per_intent)
             held = (log, pipeline, since)
             max_rate = figures["intents_per_s"] or 1.0
-            paced = _latency(env, plan, held, max_rate) if latency else None
+            paced = _latency(env, plan, held, max_rate, name) if latency else None
             exit_code = pipeline.stop()
         results: dict[str, dict[str, Any]] = {
             "pipeline": {
@@ -221,12 +221,13 @@ def _latency(
     plan: BenchPlan,
     watch: tuple[OutcomeLog, PipelineProcess, dict[int, int]],
     max_rate: float,
+    name: str,
 ) -> dict[str, Any]:
     pipeline = watch[1]
     rate = plan.latency_rate or max(1.0, max_rate / 2)
     env.reset_ledgers()
     with _cores_apart(env, pipeline.pid) as cores:
-        figures = _paced(env, plan, watch, rate)
+        figures = _paced(env, plan, watch, rate, name)
     return {**figures, "cores": cores}
 
 
@@ -260,6 +261,7 @@ def _paced(
     plan: BenchPlan,
     watch: tuple[OutcomeLog, PipelineProcess, dict[int, int]],
     rate: float,
+    name: str,
 ) -> dict[str, Any]:
     log, pipeline, since = watch
     # The producer runs in this process: its CPU is part of what the machine carried.
@@ -270,7 +272,9 @@ def _paced(
             env.bootstrap,
             plan.topic("intents"),
             plan.workload,
-            "lat",
+            # ids of this phase's own: a later pipeline (a variant) drains these intents
+            # too, and its latency phase must not match their outcomes to its own times
+            f"lat-{name}",
             rate=rate,
             seconds=plan.latency_seconds,
         )
