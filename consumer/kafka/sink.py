@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from consumer.deadline import wait_set
 from consumer.errors import DeliveryError
 from consumer.kafka.config import producer_settings
 from consumer.kafka.health import KafkaHealth
@@ -91,9 +91,7 @@ class RecordSink:
                 await asyncio.sleep(_POLL_INTERVAL_S)
                 continue
             self._sent.clear()
-            with suppress(TimeoutError):
-                async with asyncio.timeout(_IDLE_POLL_S):
-                    await self._sent.wait()
+            await wait_set(self._sent, _IDLE_POLL_S)
 
     def send(
         self,

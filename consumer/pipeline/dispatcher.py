@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from contextlib import suppress
 from datetime import UTC, datetime
 
 from consumer import outcomes
 from consumer.batching import Batcher
+from consumer.deadline import wait_set
 from consumer.metrics import Metrics
 from consumer.model import Batch, OutcomeStatus, Part, PartResult, PushIntent
 from consumer.pipeline.conclusion import conclude
@@ -112,9 +112,7 @@ class Dispatcher:
             await asyncio.sleep(due_in)
             return
         self._opened.clear()
-        with suppress(TimeoutError):
-            async with asyncio.timeout(idle_s):
-                await self._opened.wait()
+        await wait_set(self._opened, idle_s)
 
     def flush(self) -> None:
         """Send every open call now (backpressure, revocation, stop)."""

@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from consumer.deadline import wait_set
 from consumer.kafka import ConsumedRecord
 from consumer.metrics import Metrics
 from consumer.model import Part, PartResult, PushIntent, PushOutcome
@@ -129,13 +130,8 @@ class Ledger:
     async def wait_drained(self, timeout_s: float) -> None:
         """Return when paused work drained enough to resume, or after `timeout_s`."""
         self._drained.clear()
-        if self.can_resume:
-            return
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._drained.wait()
-        except TimeoutError:
-            pass
+        if not self.can_resume:
+            await wait_set(self._drained, timeout_s)
 
     def unfinished(self, partitions: list[Partition] | None = None) -> int:
         """Messages read and not finished (in `partitions`, or in all)."""
