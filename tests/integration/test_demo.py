@@ -130,7 +130,7 @@ def test_demo_for_a_duration_publishes_outcomes_and_dead_letters_then_leaves_no_
     ), dead_letters  # the rule-breaking intents
     commands = [command for _, command in demo.descendants.values()]
     assert any("kafka.Kafka" in c for c in commands), commands
-    assert sum("push_tools.sim" in c for c in commands) == 2, commands
+    assert sum("push_tools.sim" in c for c in commands) == 2, "\n".join(commands)
     assert any("consumer run --config" in c for c in commands), commands
     assert demo.survivors() == []
     assert _processes_naming(str(data_dir)) == []

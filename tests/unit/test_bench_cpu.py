@@ -80,25 +80,6 @@ def test_pin_names_a_process_that_is_gone() -> None:
         pin(child.pid, [0])
 
 
-def test_the_thread_meter_splits_a_process_cpu_by_thread_name() -> None:
-    """librdkafka names its threads; the split tells its C threads from the Python ones."""
-
-    def named_burn() -> None:
-        libc = ctypes.CDLL(None)
-        libc.prctl(15, b"rdk:broker7", 0, 0, 0)  # PR_SET_NAME, as librdkafka names threads
-        _burn_thread(0.3)
-
-    meter = ThreadMeter(os.getpid()).start()
-    worker = threading.Thread(target=named_burn)
-    worker.start()
-    worker.join()
-    _burn_thread(0.2)
-    used = meter.seconds()
-    # the ended thread is gone from /proc: only what still runs is counted
-    assert "rdk:broker" not in used
-    assert sum(used.values()) >= 0.15
-
-
 def test_a_live_named_thread_is_counted_under_its_name_without_digits() -> None:
     started, stop = threading.Event(), threading.Event()
 
@@ -120,8 +101,3 @@ def test_a_live_named_thread_is_counted_under_its_name_without_digits() -> None:
         worker.join()
     assert used.get("rdk:broker", 0.0) >= 0.1
 
-
-def _burn_thread(seconds: float) -> None:
-    deadline = time.thread_time() + seconds
-    while time.thread_time() < deadline:
-        pass
