@@ -100,4 +100,3 @@ def test_a_live_named_thread_is_counted_under_its_name_without_digits() -> None:
         stop.set()
         worker.join()
     assert used.get("rdk:broker", 0.0) >= 0.1
-
