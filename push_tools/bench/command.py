@@ -172,17 +172,15 @@ def _alternating(env: BenchEnvironment, plan: BenchPlan, rounds: int) -> dict[st
         baseline = _timed(
             f"baseline{suffix}", partial(measure_baseline, env, plan, f"baseline{suffix}")
         )
-        pipeline = _timed(
-            f"pipeline{suffix}" + (" + latency" if final else ""),
-            partial(measure_pipeline, env, plan, f"pipeline{suffix}", latency=final),
-        )
+        # the pipeline as it is, then each variant: the same drain under its overrides
         measured = {
             name: _timed(
                 f"{name}{suffix}" + (" + latency" if final else ""),
                 partial(measure_pipeline, env, plan, f"{name}{suffix}", final, overrides),
             )
-            for name, overrides in plan.variants.items()
+            for name, overrides in {"pipeline": None, **plan.variants}.items()
         }
+        pipeline = measured.pop("pipeline")
         variants = {name: figures["pipeline"] for name, figures in measured.items()}
         last = {"baseline": baseline, **pipeline}
         last.update(

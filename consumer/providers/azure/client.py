@@ -89,15 +89,14 @@ class AzureClient(ClientBase[AzureAccount, str]):
         """Push the planned call; one result per part, in order. Never raises for failures."""
         url = push_url(self.account, batch.key.campaign)
         records = await self._call(url, batch.key.extra, batch_call(batch))
-        if len(records) == 1:  # no 413 split (the usual case): the one call carried every part
-            record = records[0]
-            if isinstance(record.outcome, Accepted) and not record.outcome.invalid:
-                # every device taken: one (immutable) result serves every part
-                taken = PartResult(
-                    OutcomeStatus.ACCEPTED, http_status=200, attempts=record.attempts
-                )
-                return (taken,) * len(batch.parts)
-            return tuple(fold_part(index, part, records) for index, part in enumerate(batch.parts))
+        first = records[0].outcome
+        if len(records) == 1 and isinstance(first, Accepted) and not first.invalid:
+            # the usual case: one call (no 413 split) took every device of every part, and
+            # one (immutable) result serves them all instead of a fold per part
+            taken = PartResult(
+                OutcomeStatus.ACCEPTED, http_status=200, attempts=records[0].attempts
+            )
+            return (taken,) * len(batch.parts)
         by_part = records_by_part(records)
         return tuple(
             fold_part(index, part, by_part.get(index, [])) for index, part in enumerate(batch.parts)
