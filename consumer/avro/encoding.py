@@ -7,18 +7,21 @@ id is cached in the header. The header is computed once; a record costs one fast
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from fastavro import schemaless_writer
+from fastavro.schema import expand_schema
 
 from consumer.avro.framing import confluent_header, single_object_header
 from consumer.avro.intent_records import intent_to_record
 from consumer.avro.outcome_records import outcome_to_record, pending_to_record
 from consumer.avro.registry import SchemaRegistry
+from consumer.avro.repeating import RepeatingRecordWriter
 from consumer.avro.schemas import DEFAULT_SCHEMA_DIR, INTENT, OUTCOME, PENDING, SchemaSet
 from consumer.errors import PushDispatchError
 from consumer.model import AsyncPending, PushIntent, PushOutcome
@@ -41,11 +44,23 @@ class RecordEncoder(Generic[T]):
         to_record: Callable[[T], dict[str, Any]],
         registry: SchemaRegistry | None = None,
         subject: str | None = None,
+        *,
+        repeating: tuple[type, Sequence[str]] | None = None,
     ) -> None:
+        """`repeating`: (the model class, its own fields) to write values whose other
+        fields repeat from one to the next through `RepeatingRecordWriter`; used when every
+        field of the schema is an attribute of the model."""
         loaded = schemas if isinstance(schemas, SchemaSet) else SchemaSet.load(schemas)
         schema = loaded.schema(name)
         self._compiled = schema.compiled
         self._to_record = to_record
+        self._repeating: RepeatingRecordWriter | None = None
+        if repeating is not None:
+            model, own = repeating
+            expanded = expand_schema(schema.parsed)
+            attributes = {field.name for field in fields(model)}
+            if {field["name"] for field in expanded["fields"]} <= attributes:
+                self._repeating = RepeatingRecordWriter(expanded, own, to_record)
         if registry is None:
             self.header = single_object_header(schema.fingerprint)
         else:
@@ -53,6 +68,13 @@ class RecordEncoder(Generic[T]):
             self.header = confluent_header(registry.register(subject or name, schema.text))
 
     def encode(self, value: T) -> bytes:
+        if self._repeating is not None:
+            try:
+                written = self._repeating.write(value)
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                raise EncodeError(f"cannot encode {type(value).__name__}: {exc}") from exc
+            if written is not None:
+                return self.header + written
         stream = BytesIO()
         stream.write(self.header)
         try:
@@ -93,7 +115,15 @@ class OutcomeEncoder(RecordEncoder[PushOutcome]):
         registry: SchemaRegistry | None = None,
         subject: str | None = None,
     ) -> None:
-        super().__init__(schemas, OUTCOME, outcome_to_record, registry, subject)
+        # One call's outcomes share all but their intent's fields (see `repeating`).
+        super().__init__(
+            schemas,
+            OUTCOME,
+            outcome_to_record,
+            registry,
+            subject,
+            repeating=(PushOutcome, ("intent_id", "correlation_id", "created_at")),
+        )
 
 
 class PendingEncoder(RecordEncoder[AsyncPending]):
