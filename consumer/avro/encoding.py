@@ -12,7 +12,7 @@ from dataclasses import fields
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from fastavro import schemaless_writer
 from fastavro.schema import expand_schema
@@ -57,7 +57,7 @@ class RecordEncoder(Generic[T]):
         self._repeating: RepeatingRecordWriter | None = None
         if repeating is not None:
             model, own = repeating
-            expanded = expand_schema(schema.parsed)
+            expanded = cast(dict[str, Any], expand_schema(schema.parsed))  # a record's
             attributes = {field.name for field in fields(model)}
             if {field["name"] for field in expanded["fields"]} <= attributes:
                 self._repeating = RepeatingRecordWriter(expanded, own, to_record)

@@ -38,13 +38,10 @@ def fastavro_bytes(encoder: OutcomeEncoder, outcome: PushOutcome) -> bytes:
 
 
 texts = st.text(max_size=12)
-instants = st.datetimes(
-    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
-) | st.datetimes(
-    min_value=datetime(1900, 1, 2),
-    max_value=datetime(2200, 1, 1),
-    timezones=st.sampled_from([timezone(timedelta(hours=5, minutes=30)), timezone.utc]),
-)
+# hypothesis takes naive bounds and adds the time zones itself
+EARLIEST, LATEST = datetime(1900, 1, 2), datetime(2200, 1, 1)  # noqa: DTZ001
+OFFSETS = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+instants = st.datetimes(EARLIEST, LATEST, timezones=st.sampled_from(OFFSETS))
 outcomes = st.builds(
     PushOutcome,
     intent_id=texts,
@@ -69,7 +66,9 @@ outcomes = st.builds(
 
 @settings(max_examples=200)
 @given(st.lists(outcomes, min_size=1, max_size=8), st.data())
-def test_any_sequence_encodes_as_fastavro_does(sequence: list[PushOutcome], data: st.DataObject) -> None:
+def test_any_sequence_encodes_as_fastavro_does(
+    sequence: list[PushOutcome], data: st.DataObject
+) -> None:
     encoder = OutcomeEncoder()
     # Repeat some outcomes with only their own fields changed, as one call's outcomes are.
     for outcome in sequence:
@@ -96,11 +95,12 @@ def test_a_call_of_outcomes_decodes_back(schemas: SchemaSet) -> None:
 def test_a_naive_datetime_is_left_to_fastavro() -> None:
     encoder = OutcomeEncoder()
     naive = PushOutcome(
-        **{**{n: getattr(BASE, n) for n in BASE.__slots__}, "created_at": datetime(2026, 1, 1)}
+        **{**{n: getattr(BASE, n) for n in BASE.__slots__}, "created_at": datetime(2026, 1, 1)}  # noqa: DTZ001
     )
-    assert own_writer(["null", {"type": "long", "logicalType": "timestamp-millis"}])(
-        naive.created_at
-    ) is None
+    assert (
+        own_writer(["null", {"type": "long", "logicalType": "timestamp-millis"}])(naive.created_at)
+        is None
+    )
     assert encoder.encode(naive) == fastavro_bytes(encoder, naive)
 
 
@@ -108,11 +108,11 @@ def test_a_bad_value_is_an_encode_error_and_the_next_good_one_is_right() -> None
     encoder = OutcomeEncoder()
     encoder.encode(BASE)
     bad_shared = PushOutcome(
-        **{**{n: getattr(BASE, n) for n in BASE.__slots__}, "attempts": "three"}  # type: ignore[arg-type]
+        **{**{n: getattr(BASE, n) for n in BASE.__slots__}, "attempts": "three"}
     )
     with pytest.raises(EncodeError, match="PushOutcome"):
         encoder.encode(bad_shared)
-    bad_own = PushOutcome(**{**{n: getattr(BASE, n) for n in BASE.__slots__}, "intent_id": 7})  # type: ignore[arg-type]
+    bad_own = PushOutcome(**{**{n: getattr(BASE, n) for n in BASE.__slots__}, "intent_id": 7})
     with pytest.raises(EncodeError, match="PushOutcome"):
         encoder.encode(bad_own)
     assert encoder.encode(BASE) == fastavro_bytes(encoder, BASE)
@@ -121,7 +121,8 @@ def test_a_bad_value_is_an_encode_error_and_the_next_good_one_is_right() -> None
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(0, b"\x00"), (-1, b"\x01"), (1, b"\x02"), (63, b"\x7e"), (64, b"\x80\x01"),
-     (-65, b"\x81\x01"), (2**63 - 1, b"\xfe" + b"\xff" * 8 + b"\x01"), (-(2**63), b"\xff" * 9 + b"\x01")],
+     (-65, b"\x81\x01"), (2**63 - 1, b"\xfe" + b"\xff" * 8 + b"\x01"),
+     (-(2**63), b"\xff" * 9 + b"\x01")],
 )  # fmt: skip
 def test_long_is_zigzag_varint(value: int, expected: bytes) -> None:
     assert write_long(value) == expected
