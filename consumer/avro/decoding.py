@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from fastavro import schemaless_reader
 
+from consumer.avro.compiled import Reader, UnsupportedSchemaError, compile_reader
 from consumer.avro.framing import (
     Framing,
     confluent_schema_id,
@@ -56,6 +57,7 @@ class _WriterPlan:
     writer: dict[str, Any]
     reader: dict[str, Any] | None  # None: writer is the reader, no resolution needed
     id_first: bool  # the first field is the string `intent_id`
+    compiled: Reader | None  # the writer's own reader (no resolution, types it compiles)
 
 
 class RecordDecoder(Generic[T]):
@@ -98,6 +100,13 @@ class RecordDecoder(Generic[T]):
             raise DecodeError(f"truncated {framing} header: {len(value)} of {size} bytes", value)
         header = value[:size]
         plan = self._plans.get(header) or self._learn(framing, header, value)
+        if plan.compiled is not None:
+            record = _compiled_read(plan.compiled, value, size)
+            if record is not None:
+                return self._converted(record, value)
+        return self._converted(self._fastavro_read(plan, value, size), value)
+
+    def _fastavro_read(self, plan: _WriterPlan, value: bytes, size: int) -> dict[str, Any]:
         stream = BytesIO(value)
         stream.seek(size)
         try:
@@ -119,6 +128,9 @@ class RecordDecoder(Generic[T]):
                 value,
                 intent_id=record.get(ID_FIELD) if plan.id_first else None,
             )
+        return record
+
+    def _converted(self, record: dict[str, Any], value: bytes) -> T:
         try:
             return self._convert(record)
         except (ValueError, KeyError, TypeError) as exc:
@@ -142,10 +154,12 @@ class RecordDecoder(Generic[T]):
     def _plan(self, writer: AvroSchema) -> _WriterPlan:
         fields = writer.parsed.get("fields") or [{}]
         first = fields[0]
+        resolve = writer.parsed != self._reader.parsed
         return _WriterPlan(
             writer=writer.compiled,
-            reader=None if writer.parsed == self._reader.parsed else self._reader.compiled,
+            reader=self._reader.compiled if resolve else None,
             id_first=first.get("name") == ID_FIELD and first.get("type") == "string",
+            compiled=None if resolve else _compile(writer, self._named_unions),
         )
 
     def _learn(self, framing: Framing, header: bytes, value: bytes) -> _WriterPlan:
@@ -217,6 +231,23 @@ class PendingDecoder(RecordDecoder[AsyncPending]):
         registry: SchemaRegistry | None = None,
     ) -> None:
         super().__init__(schemas, PENDING, pending_from_record, registry)
+
+
+def _compile(writer: AvroSchema, named_unions: bool) -> Reader | None:
+    try:
+        return compile_reader(writer.compiled, named_unions=named_unions)
+    except (UnsupportedSchemaError, SyntaxError, RecursionError):  # the last two: nested too deep
+        return None  # fastavro reads every value of this schema
+
+
+def _compiled_read(read: Reader, value: bytes, start: int) -> dict[str, Any] | None:
+    """The record by the compiled reader; None when it refuses the bytes or leaves some
+    over: fastavro then reads them and says what is wrong."""
+    try:
+        record, end = read(value, start)
+    except (IndexError, ValueError, OverflowError):  # a UnicodeDecodeError is a ValueError
+        return None
+    return record if end == len(value) and isinstance(record, dict) else None
 
 
 def _leading_string(value: bytes, offset: int) -> str | None:

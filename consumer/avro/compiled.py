@@ -1,0 +1,189 @@
+"""Readers compiled from a writer schema: Python source made once per schema, then run.
+
+fastavro's reader interprets the schema for every value it reads: a Responsys intent of
+10 recipients (100 fields, most of them null) cost it 60-100 us. A reader generated for
+the one schema reads the same bytes as straight-line code on local variables, with a
+one-byte fast path for the usual small integers and lengths. Measured (intents of 10
+targets, bench workload): see `push_tools/bench/README.md`.
+
+The reader is strict: anything that is not a valid encoding raises, and the caller then
+reads the value with fastavro, whose answer (value or error) is the one that counts. A
+schema with a type this module does not compile (map, fixed, float, double, a logical
+type other than timestamp-millis, a reference to a named type) gets no reader
+(`UnsupportedSchemaError`), and fastavro reads all of it. Values are what fastavro returns: records
+as dicts, enums as their symbols, timestamp-millis as aware datetimes, and with
+`named_unions` a record chosen in a union as (record name, record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Reader = Callable[[bytes, int], tuple[Any, int]]  # (data, position) -> (value, end)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_VARINT_BYTES = 10
+
+
+class UnsupportedSchemaError(Exception):
+    """The schema uses a type the compiler leaves to fastavro."""
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """A zig-zag varint `long` at `pos` (of any length): (value, position after it)."""
+    shift = 0
+    encoded = 0
+    for count in range(_MAX_VARINT_BYTES):
+        byte = data[pos + count]
+        encoded |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (encoded >> 1) ^ -(encoded & 1), pos + count + 1
+        shift += 7
+    raise ValueError("varint longer than 10 bytes")
+
+
+def compile_reader(schema: dict[str, Any], *, named_unions: bool = False) -> Reader:
+    """A reader for values written with `schema` (fastavro's expanded, parsed form)."""
+    emitter = _Emitter(named_unions)
+    emitter.read(schema, "value", depth=1)
+    source = "\n".join(
+        ["def read(data, pos):", "    size = len(data)", *emitter.lines, "    return value, pos"]
+    )
+    namespace: dict[str, Any] = {
+        "read_varint": read_varint,
+        "EPOCH": _EPOCH,
+        "timedelta": timedelta,
+        **emitter.constants,
+    }
+    # As dataclasses and namedtuple do: the source is made here, and the schema enters it
+    # only as repr() literals and constants.
+    exec(compile(source, f"<avro reader {schema.get('name', '')}>", "exec"), namespace)  # noqa: S102
+    reader: Reader = namespace["read"]
+    return reader
+
+
+class _Emitter:
+    """Emits the statements that read one value of a schema into a named local."""
+
+    def __init__(self, named_unions: bool) -> None:
+        self.named_unions = named_unions
+        self.lines: list[str] = []
+        self.constants: dict[str, Any] = {}
+        self._count = 0
+
+    def read(self, schema: Any, target: str, depth: int) -> None:
+        kind = schema if isinstance(schema, str) else _kind(schema)
+        pad = "    " * depth
+        if isinstance(schema, list):
+            self._union(schema, target, depth)
+        elif kind == "null":
+            self.lines.append(f"{pad}{target} = None")
+        elif kind == "boolean":
+            self.lines += [
+                f"{pad}{target} = data[pos]",
+                f"{pad}pos += 1",
+                f"{pad}if {target} > 1: raise ValueError('bad boolean')",
+                f"{pad}{target} = {target} == 1",
+            ]
+        elif kind in ("int", "long"):
+            self._long(target, depth)
+            if isinstance(schema, dict) and "logicalType" in schema:
+                if schema["logicalType"] != "timestamp-millis" or kind != "long":
+                    raise UnsupportedSchemaError(f"logical type {schema['logicalType']}")
+                self.lines.append(
+                    f"{pad}{target} = EPOCH + timedelta(microseconds={target} * 1000)"
+                )
+        elif kind in ("string", "bytes"):
+            if isinstance(schema, dict) and "logicalType" in schema:
+                raise UnsupportedSchemaError(f"logical type {schema['logicalType']}")
+            length = self._local("n")
+            self._long(length, depth)
+            decode = ".decode()" if kind == "string" else ""
+            self.lines += [
+                f"{pad}if {length} < 0 or pos + {length} > size: raise ValueError('bad length')",
+                f"{pad}{target} = data[pos:pos + {length}]{decode}",
+                f"{pad}pos += {length}",
+            ]
+        elif kind == "enum":
+            symbols = self._constant("symbols", tuple(schema["symbols"]))
+            index = self._local("i")
+            self._long(index, depth)
+            self.lines += [
+                f"{pad}if not 0 <= {index} < {len(schema['symbols'])}: raise ValueError('enum')",
+                f"{pad}{target} = {symbols}[{index}]",
+            ]
+        elif kind == "array":
+            self._array(schema["items"], target, depth)
+        elif kind == "record":
+            self._record(schema, target, depth)
+        else:
+            raise UnsupportedSchemaError(f"type {kind!r}")
+
+    def _record(self, schema: dict[str, Any], target: str, depth: int) -> None:
+        pad = "    " * depth
+        names = []
+        for field in schema["fields"]:
+            local = self._local("f")
+            self.read(field["type"], local, depth)
+            names.append(f"{field['name']!r}: {local}")
+        self.lines.append(f"{pad}{target} = {{{', '.join(names)}}}")
+
+    def _array(self, items: Any, target: str, depth: int) -> None:
+        pad = "    " * depth
+        count, item, block = self._local("c"), self._local("e"), self._local("b")
+        self.lines += [f"{pad}{target} = []", f"{pad}while True:"]
+        self._long(count, depth + 1)
+        self.lines += [
+            f"{pad}    if not {count}: break",
+            f"{pad}    if {count} < 0:",
+            f"{pad}        {count} = -{count}",
+        ]
+        self._long(block, depth + 2)  # a negative count is followed by the block's size
+        # more items than bytes left: damaged (or items of no bytes, which fastavro reads)
+        self.lines.append(f"{pad}    if {count} > size - pos: raise ValueError('array block')")
+        self.lines.append(f"{pad}    for _ in range({count}):")
+        self.read(items, item, depth + 2)
+        self.lines.append(f"{pad}        {target}.append({item})")
+
+    def _union(self, branches: list[Any], target: str, depth: int) -> None:
+        pad = "    " * depth
+        index = self._local("u")
+        self._long(index, depth)
+        for position, branch in enumerate(branches):
+            self.lines.append(f"{pad}{'if' if position == 0 else 'elif'} {index} == {position}:")
+            self.read(branch, target, depth + 1)
+            if self.named_unions and _kind(branch) == "record":
+                self.lines.append(f"{pad}    {target} = ({branch['name']!r}, {target})")
+        self.lines.append(f"{pad}else: raise ValueError('union branch')")
+
+    def _long(self, target: str, depth: int) -> None:
+        """A varint into `target`: one byte inline (small values), longer ones by call."""
+        pad = "    " * depth
+        self.lines += [
+            f"{pad}{target} = data[pos]",
+            f"{pad}if {target} < 0x80:",
+            f"{pad}    pos += 1",
+            f"{pad}    {target} = ({target} >> 1) ^ -({target} & 1)",
+            f"{pad}else:",
+            f"{pad}    {target}, pos = read_varint(data, pos)",
+        ]
+
+    def _local(self, prefix: str) -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def _constant(self, prefix: str, value: Any) -> str:
+        name = f"{prefix.upper()}{self._count}"
+        self._count += 1
+        self.constants[name] = value
+        return name
+
+
+def _kind(schema: Any) -> str:
+    if isinstance(schema, str):
+        return schema
+    if isinstance(schema, dict):
+        return str(schema.get("type"))
+    return "union"
