@@ -3,8 +3,9 @@
 fastavro's reader interprets the schema for every value it reads: a Responsys intent of
 10 recipients (100 fields, most of them null) cost it 60-100 us. A reader generated for
 the one schema reads the same bytes as straight-line code on local variables, with a
-one-byte fast path for the usual small integers and lengths. Measured (intents of 10
-targets, bench workload): see `push_tools/bench/README.md`.
+one-byte fast path for the usual small integers and lengths. Measured on the bench's
+intents of 10 targets, in a loop: Azure 14 -> 8 us, Responsys 64 -> 22 us, the bench mix
+25 -> 13 us (and 46-68 -> 29-50 us over 20,000 distinct intents kept alive).
 
 The reader is strict: anything that is not a valid encoding raises, and the caller then
 reads the value with fastavro, whose answer (value or error) is the one that counts. A
