@@ -1,6 +1,6 @@
 """Avro boundary: schema loading, both wire framings, decoding and encoding.
 
-Only this package imports fastavro and the Schema Registry client. Intents are read by a
+Only this package imports fastavro and the Schema Registry client. Records are read by a
 reader compiled from their writer schema (`compiled`), outcomes written a run of shared
 fields at a time (`repeating`); fastavro reads and writes everything those leave to it.
 
