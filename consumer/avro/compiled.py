@@ -38,11 +38,13 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     encoded = 0
     for count in range(_MAX_VARINT_BYTES):
         byte = data[pos + count]
+        if count == _MAX_VARINT_BYTES - 1 and byte > 1:
+            raise ValueError("varint beyond 64 bits")  # fastavro wraps it; let it
         encoded |= (byte & 0x7F) << shift
         if not byte & 0x80:
             return (encoded >> 1) ^ -(encoded & 1), pos + count + 1
         shift += 7
-    raise ValueError("varint longer than 10 bytes")
+    raise AssertionError("unreachable: the tenth byte either ends the varint or raises")
 
 
 def compile_reader(schema: dict[str, Any], *, named_unions: bool = False) -> Reader:
@@ -60,7 +62,7 @@ def compile_reader(schema: dict[str, Any], *, named_unions: bool = False) -> Rea
     }
     # As dataclasses and namedtuple do: the source is made here, and the schema enters it
     # only as repr() literals and constants.
-    exec(compile(source, f"<avro reader {schema.get('name', '')}>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, "<avro reader>", "exec"), namespace)  # noqa: S102
     reader: Reader = namespace["read"]
     return reader
 
@@ -126,6 +128,8 @@ class _Emitter:
         pad = "    " * depth
         names = []
         for field in schema["fields"]:
+            if not isinstance(field["name"], str):
+                raise UnsupportedSchemaError(f"field name {field['name']!r}")
             local = self._local("f")
             self.read(field["type"], local, depth)
             names.append(f"{field['name']!r}: {local}")

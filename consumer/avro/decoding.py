@@ -236,7 +236,8 @@ class PendingDecoder(RecordDecoder[AsyncPending]):
 def _compile(writer: AvroSchema, named_unions: bool) -> Reader | None:
     try:
         return compile_reader(writer.compiled, named_unions=named_unions)
-    except (UnsupportedSchemaError, SyntaxError, RecursionError):  # the last two: nested too deep
+    # SyntaxError, RecursionError: nested too deep for Python; ValueError: a NUL in a name
+    except (UnsupportedSchemaError, SyntaxError, RecursionError, ValueError):
         return None  # fastavro reads every value of this schema
 
 
@@ -245,7 +246,7 @@ def _compiled_read(read: Reader, value: bytes, start: int) -> dict[str, Any] | N
     over: fastavro then reads them and says what is wrong."""
     try:
         record, end = read(value, start)
-    except (IndexError, ValueError, OverflowError):  # a UnicodeDecodeError is a ValueError
+    except (IndexError, ValueError, OverflowError, TypeError):  # UnicodeDecodeError: ValueError
         return None
     return record if end == len(value) and isinstance(record, dict) else None
 

@@ -60,7 +60,10 @@ class RecordEncoder(Generic[T]):
             expanded = cast(dict[str, Any], expand_schema(schema.parsed))  # a record's
             attributes = {field.name for field in fields(model)}
             if {field["name"] for field in expanded["fields"]} <= attributes:
-                self._repeating = RepeatingRecordWriter(expanded, own, to_record)
+                try:
+                    self._repeating = RepeatingRecordWriter(expanded, own, to_record)
+                except ValueError:
+                    self._repeating = None  # a field it cannot write: fastavro writes all
         if registry is None:
             self.header = single_object_header(schema.fingerprint)
         else:

@@ -153,7 +153,7 @@ def test_varints_of_every_length_and_too_long_ones() -> None:
     for value in (0, -1, 63, -64, 64, 2**31, -(2**63), 2**63 - 1):
         encoded = write_long(value) + b"\xff"
         assert read_varint(encoded, 0) == (value, len(encoded) - 1)
-    with pytest.raises(ValueError, match="longer than 10 bytes"):
+    with pytest.raises(ValueError, match="beyond 64 bits"):
         read_varint(b"\x80" * 11, 0)
     with pytest.raises(IndexError):
         read_varint(b"\x80\x80", 0)
@@ -166,3 +166,25 @@ def test_current_schemas_are_compiled_and_older_writers_resolved_by_fastavro() -
     assert current.reader is None
     assert all(plan.compiled is None for plan in decoder._plans.values() if plan.reader)
     assert len(decoder._plans) > 1  # the older versions are there to resolve
+
+
+def test_a_varint_beyond_64_bits_is_left_to_fastavro() -> None:
+    """fastavro reads 64 bits and wraps; a Python int would not, so the reader refuses."""
+    assert read_varint(b"\x80" * 9 + b"\x01", 0) == (2**62, 10)
+    with pytest.raises(ValueError, match="beyond 64 bits"):
+        read_varint(b"\xff" * 9 + b"\x7f", 0)
+
+
+def test_names_enter_the_source_as_literals_only() -> None:
+    schema = fastavro.parse_schema(
+        {"type": "record", "name": "R\x00'\"\n", "fields": [
+            {"name": "a'\n", "type": ["null", {"type": "record", "name": "In')\n",
+                                              "fields": [{"name": "x", "type": "long"}]}]}]}
+    )  # fmt: skip
+    encoded = written(schema, {"a'\n": ("In')\n", {"x": 5})})
+    assert compile_reader(schema, named_unions=True)(encoded, 0) == (
+        fastavro_read(schema, encoded),
+        len(encoded),
+    )
+    with pytest.raises(UnsupportedSchemaError):
+        compile_reader({"type": "record", "name": "L", "fields": [{"name": ["x"], "type": "long"}]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import fastavro
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from consumer.avro import EncodeError, OutcomeDecoder, OutcomeEncoder, SchemaSet
 from consumer.avro.outcome_records import outcome_to_record
-from consumer.avro.repeating import own_writer, write_long
+from consumer.avro.repeating import RepeatingRecordWriter, own_writer, write_long
 from consumer.model import OutcomeStatus, PushOutcome, RejectedTarget
 
 BASE = PushOutcome(
@@ -131,3 +132,53 @@ def test_long_is_zigzag_varint(value: int, expected: bytes) -> None:
 def test_an_unsupported_own_field_type_is_refused() -> None:
     with pytest.raises(ValueError, match="no own-field writer"):
         own_writer({"type": "array", "items": "string"})
+
+
+def with_fields(**changes: object) -> PushOutcome:
+    return PushOutcome(**{**{n: getattr(BASE, n) for n in BASE.__slots__}, **changes})  # type: ignore[arg-type]
+
+
+def test_an_hour_apart_across_a_change_of_offset_is_not_the_same_timestamp() -> None:
+    """Datetimes of one zone compare equal across a fold; their instants differ."""
+    encoder = OutcomeEncoder()
+    first = datetime(2024, 10, 27, 2, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    for moment in (first, first.replace(fold=1)):
+        outcome = with_fields(completed_at=moment, dispatched_at=moment)
+        assert encoder.encode(outcome) == fastavro_bytes(encoder, outcome)
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ({"http_status": 200}, {"http_status": 200.0}),
+        ({"http_status": 1}, {"http_status": True}),
+        ({}, {"status": "ACCEPTED"}),
+    ],
+    ids=["float for int", "bool for int", "str for the enum"],
+)
+def test_an_equal_value_of_another_type_is_not_reused(
+    first: dict[str, object], then: dict[str, object]
+) -> None:
+    """fastavro refuses these; reusing the previous value's bytes would not."""
+    encoder = OutcomeEncoder()
+    encoder.encode(with_fields(**first))
+    with pytest.raises(EncodeError):
+        encoder.encode(with_fields(**{**first, **then}))
+
+
+def test_a_mutable_value_changed_in_place_is_written_again() -> None:
+    encoder = OutcomeEncoder()
+    rejected = [RejectedTarget("dev-1", "InvalidDeviceId")]
+    outcome = with_fields(rejected_targets=rejected)
+    encoder.encode(outcome)
+    rejected.append(RejectedTarget("dev-2", None))
+    assert encoder.encode(outcome) == fastavro_bytes(encoder, outcome)
+
+
+def test_a_schema_with_a_float_is_written_by_fastavro_alone() -> None:
+    schema = fastavro.parse_schema(
+        {"type": "record", "name": "M", "fields": [
+            {"name": "intent_id", "type": "string"}, {"name": "score", "type": "double"}]}
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="cannot repeat"):
+        RepeatingRecordWriter(schema, ("intent_id",), lambda value: {})
