@@ -77,7 +77,7 @@ class _Emitter:
         self._count = 0
 
     def read(self, schema: Any, target: str, depth: int) -> None:
-        kind = schema if isinstance(schema, str) else _kind(schema)
+        kind = _kind(schema)
         pad = "    " * depth
         if isinstance(schema, list):
             self._union(schema, target, depth)

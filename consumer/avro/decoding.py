@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from fastavro import schemaless_reader
 
-from consumer.avro.compiled import Reader, UnsupportedSchemaError, compile_reader
+from consumer.avro.compiled import Reader, UnsupportedSchemaError, compile_reader, read_varint
 from consumer.avro.framing import (
     Framing,
     confluent_schema_id,
@@ -253,21 +253,11 @@ def _compiled_read(read: Reader, value: bytes, start: int) -> dict[str, Any] | N
 
 def _leading_string(value: bytes, offset: int) -> str | None:
     """The Avro string at `offset` (zig-zag varint length, UTF-8), or None if unreadable."""
-    shift = 0
-    encoded = 0
-    position = offset
-    while position < len(value) and shift < 64:
-        byte = value[position]
-        position += 1
-        encoded |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            length = (encoded >> 1) ^ -(encoded & 1)
-            end = position + length
-            if length < 0 or end > len(value):
-                return None
-            try:
-                return value[position:end].decode()
-            except UnicodeDecodeError:
-                return None
-    return None
+    try:
+        length, start = read_varint(value, offset)
+        end = start + length
+        if length < 0 or end > len(value):
+            return None
+        return value[start:end].decode()
+    except (IndexError, ValueError):  # cut short, beyond 64 bits, not UTF-8
+        return None

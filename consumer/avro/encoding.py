@@ -8,6 +8,7 @@ id is cached in the header. The header is computed once; a record costs one fast
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import fields
 from functools import cache
 from io import BytesIO
@@ -60,10 +61,8 @@ class RecordEncoder(Generic[T]):
             expanded = cast(dict[str, Any], expand_schema(schema.parsed))  # a record's
             attributes = {field.name for field in fields(model)}
             if {field["name"] for field in expanded["fields"]} <= attributes:
-                try:
+                with suppress(ValueError):  # a field it cannot write: fastavro writes all
                     self._repeating = RepeatingRecordWriter(expanded, own, to_record)
-                except ValueError:
-                    self._repeating = None  # a field it cannot write: fastavro writes all
         if registry is None:
             self.header = single_object_header(schema.fingerprint)
         else:
