@@ -74,9 +74,13 @@ class DemoRun:
             return
         for child in children:
             try:
-                self.descendants[child.pid] = (child.create_time(), " ".join(child.cmdline()))
+                command = " ".join(child.cmdline())
+                created = child.create_time()
             except psutil.Error:
                 continue
+            # A process on its way out reads as an empty command line: keep what it ran.
+            if command or child.pid not in self.descendants:
+                self.descendants[child.pid] = (created, command)
 
     def survivors(self) -> list[str]:
         alive = []
