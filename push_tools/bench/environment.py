@@ -51,7 +51,7 @@ class BenchEnvironment:
         try:
             if not self._given_bootstrap:
                 self._workdir = Path(tempfile.mkdtemp(prefix="push-bench-"))
-                self._kafka = LocalKafka(self._workdir / "kafka", heap_mb=1024)
+                self._kafka = LocalKafka(self._workdir / "kafka", heap_mb=1024, optimize=True)
                 self._kafka.start()
             self.azure.start()
             self.responsys.start()

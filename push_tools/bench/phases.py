@@ -30,7 +30,7 @@ from push_tools.bench.outcome_log import OutcomeLog, OutcomeRecord
 from push_tools.bench.pipeline_run import PipelineProcess, pipeline_config
 from push_tools.bench.profiler import PySpy, rank
 from push_tools.bench.report import percentile
-from push_tools.bench.workload import Workload, produce_backlog, produce_paced
+from push_tools.bench.workload import Workload, pace, produce_backlog, produce_paced
 
 LIMITS = {"azure": azure_account.MAX_TARGETS, "responsys": responsys_account.MAX_TARGETS}
 
@@ -264,20 +264,14 @@ def _paced(
     name: str,
 ) -> dict[str, Any]:
     log, pipeline, since = watch
+    # ids of this phase's own: a later pipeline (a variant) drains these intents too, and
+    # its latency phase must not match their outcomes to its own times
+    paced = pace(plan.workload, f"lat-{name}", rate=rate, seconds=plan.latency_seconds)
     # The producer runs in this process: its CPU is part of what the machine carried.
     meter = CpuMeter({"consumer": pipeline.pid, "producer": os.getpid(), **env.pids()}).start()
     threads = ThreadMeter(pipeline.pid).start()
     with _profiled(plan, pipeline.pid, "latency-profile"):
-        produced = produce_paced(
-            env.bootstrap,
-            plan.topic("intents"),
-            plan.workload,
-            # ids of this phase's own: a later pipeline (a variant) drains these intents
-            # too, and its latency phase must not match their outcomes to its own times
-            f"lat-{name}",
-            rate=rate,
-            seconds=plan.latency_seconds,
-        )
+        produced = produce_paced(env.bootstrap, plan.topic("intents"), paced)
         done = log.wait_for(produced.count, since, 120, pipeline.alive)
     cpu = meter.seconds()
     pipeline_threads = threads.seconds()
@@ -304,6 +298,10 @@ def _paced(
         **_cpu_figures(cpu, produced.count, pipeline_threads),
         # CPU of every measured process over the phase, in cores (of os.cpu_count())
         "cores_busy": sum(v for v in cpu.values() if v is not None) / produced.seconds,
+        # ... of them the broker, the simulators and the producer: near 1, their one core is
+        # full and the figures above measure it as much as the pipeline
+        "others_cores_busy": sum(v for k, v in cpu.items() if v is not None and k != "consumer")
+        / produced.seconds,
     }
 
 
