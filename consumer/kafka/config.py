@@ -46,15 +46,15 @@ CONSUMER_DEFAULTS: Mapping[str, str] = {
     # librdkafka prefetches up to 64 MiB by default; in-flight work is bounded by the
     # pipeline, so a smaller prefetch keeps memory flat without slowing it down
     "queued.max.messages.kbytes": "16384",
-    # A fetch returns as soon as any record is there (fetch.min.bytes=1: no added latency),
-    # and with nothing there the broker holds it up to 100 ms. Partitions with nothing to
-    # read (an idle pipeline, the usually empty retry topic, intents partitions whose
-    # prefetch queue is full while draining a backlog) thus cost ten fetches a second.
-    # With 10 ms and 256 KiB (before) they cost 100: a broker on this machine spent 17.5 %
-    # of a core on an idle pipeline against 5.1 % (4.7 % with no consumer at all), and
-    # 1.72 x the baseline's CPU per intent during a drain against 1.22 (measured).
-    "fetch.wait.max.ms": "100",
-    "fetch.min.bytes": "1",
+    # A fetch gathers records for up to 20 ms (or until 1 MB is there, at once while
+    # draining a backlog). Answered at the first record (fetch.min.bytes=1, 100 ms when
+    # nothing is there), a steady trickle cost a fetch per produced batch: at ~2,150
+    # intents/s the broker spent 302-315 us per intent against 158-179 with 20 ms, and
+    # the pipeline 428-437 us against 361-374 (two runs of the bench's latency phase).
+    # The price is an idle pipeline's 50 fetches a second: the broker spent 8.6 % of a
+    # core on one against 4.2 % (measured), and a record waits up to 20 ms more.
+    "fetch.wait.max.ms": "20",
+    "fetch.min.bytes": "1000000",
 }
 
 _TRUE = frozenset({"true", "t", "1"})  # what librdkafka reads as a boolean (any case)

@@ -158,6 +158,7 @@ def _summary(results: dict[str, Any]) -> list[str]:
             f" ({_threads(latency)});"
             f" pipeline on cores {latency.get('cores', {}).get('pipeline')},"
             f" the rest on {latency.get('cores', {}).get('others')}"
+            f" ({_number(latency.get('others_cores_busy'), 2)} busy)"
         )
     if memory:
         lines.append(
