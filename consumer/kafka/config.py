@@ -51,8 +51,10 @@ CONSUMER_DEFAULTS: Mapping[str, str] = {
     # nothing is there), a steady trickle cost a fetch per produced batch: at ~2,150
     # intents/s the broker spent 302-315 us per intent against 158-179 with 20 ms, and
     # the pipeline 428-437 us against 361-374 (two runs of the bench's latency phase).
-    # The price is an idle pipeline's 50 fetches a second: the broker spent 8.6 % of a
-    # core on one against 4.2 % (measured), and a record waits up to 20 ms more.
+    # The bench's p99 there fell from 385-482 ms to 124-156. The price is 50 fetches a
+    # second of partitions with nothing to read: an idle pipeline cost the broker 8.6 % of
+    # a core against 4.2 %, a drain 42-43 us per intent against 36-40 (warm rounds of one
+    # run), and a record waits up to 20 ms more.
     "fetch.wait.max.ms": "20",
     "fetch.min.bytes": "1000000",
 }
