@@ -284,6 +284,7 @@ def _paced(
         for r in records
         if r.intent_id in produced.created_ms
     ]
+    others = sum(v for k, v in cpu.items() if v is not None and k != "consumer")
     return {
         "rate_per_s": rate,
         "achieved_rate_per_s": produced.rate,
@@ -297,11 +298,10 @@ def _paced(
         "ideal_calls": _total(plan.workload.ideal_calls(LIMITS, produced.count)),
         **_cpu_figures(cpu, produced.count, pipeline_threads),
         # CPU of every measured process over the phase, in cores (of os.cpu_count())
-        "cores_busy": sum(v for v in cpu.values() if v is not None) / produced.seconds,
+        "cores_busy": (others + (cpu["consumer"] or 0.0)) / produced.seconds,
         # ... of them the broker, the simulators and the producer: near 1, their one core is
         # full and the figures above measure it as much as the pipeline
-        "others_cores_busy": sum(v for k, v in cpu.items() if v is not None and k != "consumer")
-        / produced.seconds,
+        "others_cores_busy": others / produced.seconds,
     }
 
 

@@ -100,13 +100,17 @@ class Produced:
         return self.count / self.seconds if self.seconds > 0 else 0.0
 
 
+def _message(intent: PushIntent) -> tuple[bytes, bytes]:
+    """The intent as upstream writes it: keyed by its campaign, Avro-encoded."""
+    return intent.push.campaign.encode(), encode_intent(intent)
+
+
 def _encoded(
     workload: Workload, label: str, indexes: Iterator[int]
 ) -> Iterator[tuple[bytes, bytes]]:
     created_at = datetime.now(UTC)
     for index in indexes:
-        intent = workload.intent(label, index, created_at)
-        yield intent.push.campaign.encode(), encode_intent(intent)
+        yield _message(workload.intent(label, index, created_at))
 
 
 def produce_backlog(bootstrap: str, topic: str, workload: Workload, label: str) -> Produced:
@@ -146,7 +150,7 @@ def pace(workload: Workload, label: str, *, rate: float, seconds: float) -> Pace
         for index in range(count)
     ]
     paced = Paced(
-        [(intent.push.campaign.encode(), encode_intent(intent)) for intent in intents],
+        [_message(intent) for intent in intents],
         {intent.intent_id: int(intent.created_at.timestamp() * 1000) for intent in intents},
         first_due,
         rate,
@@ -179,7 +183,7 @@ def _encoding_lead_s(workload: Workload, label: str, count: int) -> float:
     started = time.perf_counter()
     now = datetime.now(UTC)
     for index in range(sample):
-        encode_intent(workload.intent(f"{label}-lead", index, now))
+        _message(workload.intent(f"{label}-lead", index, now))
     return 0.5 + 2 * (time.perf_counter() - started) * count / sample
 
 
