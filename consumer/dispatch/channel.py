@@ -1,9 +1,11 @@
-"""One provider account's connection: pooled httpx client, concurrency cap, rate, breaker.
+"""One provider account's connection: pooled httpx transport, concurrency cap, rate, breaker.
 
-The httpx client runs on aiohttp's connection pool (httpx-aiohttp): a provider call costs
-about a third of the CPU it costs on httpx's default transport, and does not grow with
-the pool size (httpcore checks every pooled connection with system calls on every call).
-This is the one boundary where transport exceptions become `consumer.errors` exceptions.
+Requests go through an httpx transport on aiohttp's connection pool (httpx-aiohttp): a
+provider call costs about a third of the CPU it costs on httpx's default transport, and
+does not grow with the pool size (httpcore checks every pooled connection with system calls
+on every call). They are handed to the transport directly, not through `httpx.AsyncClient`
+(see `AccountChannel._exchange`). This is the one boundary where transport exceptions
+become `consumer.errors` exceptions.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from consumer import __version__
 from consumer.dispatch.breaker import BreakerState, CircuitBreaker
 from consumer.dispatch.exchange import NO_RESPONSE, Answer, Request, status_class, status_code
 from consumer.dispatch.limits import DispatchLimits
@@ -37,6 +40,13 @@ log = logging.getLogger(__name__)
 # us with a string, ~40 us with a parsed URL, measured); a provider calls a few URLs (one per
 # endpoint, campaign or list) over and over, so each is parsed once. Bounded: campaigns churn.
 _parsed_url = lru_cache(maxsize=4096)(httpx.URL)
+
+# What httpx.AsyncClient added that matters: a name, and only the encodings httpx's Response
+# always decodes (aiohttp's own default may offer ones it cannot decode here).
+_DEFAULT_HEADERS = {
+    "User-Agent": f"push-dispatch/{__version__}",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 _NOT_SENT = (
     aiohttp.ClientConnectorError,
@@ -84,12 +94,10 @@ class AccountChannel:
         pool = httpx.Limits(
             max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
         )
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(limits.timeout_s, connect=limits.connect_timeout_s),
-            # aiohttp's transport sets TCP_NODELAY on its sockets; tests pass a mock transport
-            transport=transport if transport is not None else AiohttpTransport(limits=pool),
-            follow_redirects=False,
-        )
+        # the read, connect and pool timeouts, as httpx.AsyncClient hands them to a transport
+        self._timeout = httpx.Timeout(limits.timeout_s, connect=limits.connect_timeout_s).as_dict()
+        # aiohttp's transport sets TCP_NODELAY on its sockets; tests pass a mock transport
+        self._transport = transport if transport is not None else AiohttpTransport(limits=pool)
 
     def share_rate(self, fraction: float) -> None:
         """Use `fraction` (0..1] of the account's request rate: this instance's share."""
@@ -198,18 +206,37 @@ class AccountChannel:
     async def _send(self, request: Request, operation: str) -> Answer:
         started = self._clock()
         try:
-            response = await self._http.request(
-                request.method,
-                _parsed_url(request.url),
-                headers=request.headers,
-                content=request.content,
-            )
+            answer = await self._exchange(request)
         except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc, started, operation) from exc
-        status = response.status_code
+        status = answer.status
         self._observe(status_class(status), started, operation, status_code(status))
+        return answer
+
+    async def _exchange(self, request: Request) -> Answer:
+        """One request through the transport, its answer read whole.
+
+        Not through `httpx.AsyncClient`: its layers (merged default headers, the cookie
+        jar, the auth and redirect generators, event hooks) were a third of a call's CPU in
+        httpx and aiohttp, and the providers use none of them: they authenticate by header,
+        never redirect, and set no cookies. Measured on the simulators at 250 intents/s (two
+        intents a call): 1,563 -> 1,420 us of pipeline CPU per intent. Timeouts are the
+        transport's, as before.
+        """
+        outgoing = httpx.Request(
+            request.method,
+            _parsed_url(request.url),
+            headers={**_DEFAULT_HEADERS, **request.headers},
+            content=request.content,
+            extensions={"timeout": self._timeout},
+        )
+        response = await self._transport.handle_async_request(outgoing)
+        try:
+            body = await response.aread()  # decoded; read to its end, the stream closes
+        finally:
+            await response.aclose()
         headers = {name.lower(): value for name, value in response.headers.items()}
-        return Answer(response.status_code, response.content, headers)
+        return Answer(response.status_code, body, headers)
 
     def _transport_error(
         self, exc: BaseException, started: float, operation: str
@@ -236,4 +263,4 @@ class AccountChannel:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._http.aclose()
+        await self._transport.aclose()
