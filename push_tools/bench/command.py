@@ -92,9 +92,13 @@ def run(args: argparse.Namespace) -> int:
         # The local broker's JIT compiles its hot paths during its first minutes under load
         # (a paced producer cost it 1.0 core at first, 0.38 once compiled; after one
         # warm-up drain round 1 still measured 100-122 us per intent of broker CPU for the
-        # baseline against 31-37 in later rounds): two drains, not reported, come first.
-        for warm_up in ("warm-up-1", "warm-up-2"):
-            _timed(warm_up, partial(measure_baseline, env, plan, warm_up))
+        # baseline against 31-37 in later rounds): drains, not reported, come first. One is
+        # the pipeline's: it fetches, commits and writes in ways the baseline does not, and
+        # with baseline warm-ups only, its first drain cost the broker 78-81 us per intent
+        # against 42-55 in later rounds (three runs).
+        _timed("warm-up-1", partial(measure_baseline, env, plan, "warm-up-1"))
+        _timed("warm-up-2", partial(measure_pipeline, env, plan, "warm-up-2", latency=False))
+        _timed("warm-up-3", partial(measure_baseline, env, plan, "warm-up-3"))
         results.update(_alternating(env, plan, args.rounds))
         if plan.naive_intents > 0:
             _phase("naive", results, lambda: asyncio.run(measure_naive(env, plan)))
