@@ -226,10 +226,12 @@ class AccountChannel:
         outgoing = httpx.Request(
             request.method,
             _parsed_url(request.url),
-            headers={**_DEFAULT_HEADERS, **request.headers},
+            headers=request.headers,
             content=request.content,
             extensions={"timeout": self._timeout},
         )
+        for name, value in _DEFAULT_HEADERS.items():  # a provider's own, in any case, wins
+            outgoing.headers.setdefault(name, value)
         response = await self._transport.handle_async_request(outgoing)
         try:
             body = await response.aread()  # decoded; read to its end, the stream closes

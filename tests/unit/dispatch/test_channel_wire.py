@@ -33,6 +33,17 @@ class Recorder:
         return self.respond(request)
 
 
+class Chunks(httpx.AsyncByteStream):
+    """An answer body as it comes off the wire, chunk by chunk."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+
 class BrokenBody(httpx.AsyncByteStream):
     """An answer whose body breaks off after its first bytes."""
 
@@ -72,18 +83,30 @@ async def test_a_request_carries_the_providers_headers_body_and_the_accounts_tim
 
 async def test_a_compressed_answer_is_read_decoded_with_lower_cased_headers() -> None:
     body = b'{"requestId":"r-1"}'
+    packed = gzip.compress(body)
     recorder = Recorder(
         lambda _request: httpx.Response(
             202,
             headers={"Content-Encoding": "gzip", "Retry-After": "3"},
-            content=gzip.compress(body),
+            stream=Chunks(packed[:7], packed[7:]),  # read by the channel, as off a socket
         )
     )
     sender = channel(recorder)
     answer = await sender.send(Request("POST", URL))
     assert (answer.status, answer.body, answer.json()) == (202, body, {"requestId": "r-1"})
     assert answer.headers["retry-after"] == "3"
-    assert "gzip" in recorder.requests[0].headers["accept-encoding"]
+    assert recorder.requests[0].headers["accept-encoding"] == "gzip, deflate"
+    await sender.aclose()
+
+
+async def test_a_providers_own_header_replaces_the_default_whatever_its_case() -> None:
+    recorder = Recorder(lambda _request: httpx.Response(200))
+    sender = channel(recorder)
+    await sender.send(Request("GET", URL, {"user-agent": "engagement-sdk/2", "ACCEPT": "x/y"}))
+    [sent] = recorder.requests
+    assert sent.headers.get_list("user-agent") == ["engagement-sdk/2"]
+    assert sent.headers.get_list("accept") == ["x/y"]
+    assert sent.headers["accept-encoding"] == "gzip, deflate"
     await sender.aclose()
 
 
