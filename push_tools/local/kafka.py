@@ -22,7 +22,8 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -131,10 +132,25 @@ def _fetch(libs: Path) -> None:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int, *, besides: Collection[int] = ()) -> list[int]:
+    """`count` distinct free ports on 127.0.0.1, none of them in `besides`.
+
+    Every socket stays bound until all are picked: picked one at a time and let go, two
+    picks can be the same port (a broker's PLAINTEXT and SASL_SSL listeners once were, and
+    it did not start).
+    """
+    ports: list[int] = []
+    with ExitStack() as held:
+        while len(ports) < count:
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            if port not in besides:
+                ports.append(port)
+    return ports
 
 
 _LOG4J = """\
@@ -173,10 +189,11 @@ class LocalKafka:
         self._optimize = optimize
         self._preexec_fn = preexec_fn
         self._distribution = distribution
-        self._port = port or free_port()
-        self._controller_port = free_port()
+        picked = iter(free_ports(3, besides=(port, sasl_port)))
+        self._port = port or next(picked)
+        self._controller_port = next(picked)
         self._scram_user = scram_user
-        self._sasl_port = (sasl_port or free_port()) if scram_user is not None else None
+        self._sasl_port = (sasl_port or next(picked)) if scram_user is not None else None
         self._heap_mb = heap_mb
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -29,7 +29,9 @@ def kafka_command(data_dir: Path, *options: str) -> Iterator[dict[str, str]]:
         try:
             assert process.stdout is not None
             settings: dict[str, str] = {}
+            printed: list[str] = []
             for line in process.stdout:
+                printed.append(line)
                 if line.startswith("sasl_ssl: "):
                     key, _, value = line.removeprefix("sasl_ssl: ").strip().partition("=")
                     settings[key] = value
@@ -37,6 +39,7 @@ def kafka_command(data_dir: Path, *options: str) -> Iterator[dict[str, str]]:
                     break
                 if "ssl.ca.location" in settings:
                     break
+            assert settings, "no sasl_ssl settings printed:\n" + "".join(printed[-40:])
             yield settings
         finally:
             process.send_signal(signal.SIGTERM)
