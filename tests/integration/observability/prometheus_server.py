@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -13,14 +12,8 @@ from typing import Any
 import httpx
 import yaml
 
+from push_tools.local.kafka import free_port
 from tests.integration.observability.artefacts import tool
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def eventually(
