@@ -148,8 +148,10 @@ def measure_pipeline(
     started = time.monotonic()
     try:
         with _pipeline(plan, config, name, variant) as pipeline:
-            # Profile the drain only, not the start-up (imports, group join).
-            started_up = log.wait_for(1, {}, plan.timeout_s, pipeline.alive)
+            # Profile the drain only, not the start-up (imports, group join). The meter
+            # starts at the first outcome, so look for it often: a small workload drains
+            # in well under a second, and looking every 0.5 s once left no intent measured.
+            started_up = log.wait_for(1, {}, plan.timeout_s, pipeline.alive, every_s=0.02)
             _require(started_up, pipeline, "a first outcome")
             meter = CpuMeter({"consumer": pipeline.pid, **env.pids()}).start()
             threads = ThreadMeter(pipeline.pid).start()
