@@ -29,12 +29,23 @@ MAX_OPEN_CALLS = 16
 
 
 def batch_key(intent: PushIntent) -> BatchKey:
+    return BatchKey(*_key_fields(intent))
+
+
+# A batch key's fields as a plain tuple: open calls are looked up by it for every intent,
+# and a tuple hashes in C where a dataclass hashes in Python (the lookup was a fifth of
+# the batcher's time). The BatchKey is made once per call.
+_KeyFields = tuple[str, str, str, str | None]
+
+
+def _key_fields(intent: PushIntent) -> _KeyFields:
     push = intent.push
-    return BatchKey(push.provider, intent.account, push.campaign, push.batch_extra)
+    return (push.provider, intent.account, push.campaign, push.batch_extra)
 
 
 @dataclass(slots=True)
 class _OpenCall:
+    key: BatchKey
     opened_at: float
     body_bytes: int  # the call's body without targets, then with its parts
     parts: list[Part] = field(default_factory=list)
@@ -65,7 +76,7 @@ class Batcher:
         self._linger_s = linger_s
         self._clock = clock
         self._max_open_calls = max_open_calls
-        self._open: dict[BatchKey, list[_OpenCall]] = {}
+        self._open: dict[_KeyFields, list[_OpenCall]] = {}
         self._ids = itertools.count()
         self._prefix = uuid.uuid4().hex[:8]
 
@@ -74,9 +85,11 @@ class Batcher:
     ) -> tuple[int, list[Batch]]:
         """Add an intent (only its target ranges `spans`, when given: the rest is done);
         return how many parts it travels in and the calls now full."""
-        key = batch_key(intent)
+        key = _key_fields(intent)
         client = self._clients[intent.account]
-        calls = self._open.setdefault(key, [])
+        calls = self._open.get(key)
+        if calls is None:
+            calls = self._open[key] = []
         ready: list[Batch] = []
         if client.splits_intents:
             parts = 0
@@ -96,14 +109,14 @@ class Batcher:
         for key in list(self._open):
             calls = self._open[key]
             while calls and calls[0].opened_at <= cutoff:  # opened in order: oldest first
-                ready.append(self._close(key, calls, calls[0]))
+                ready.append(self._close(calls, calls[0]))
             if not calls:
                 del self._open[key]
         return ready
 
     def flush(self) -> list[Batch]:
         """Close and return every open call."""
-        ready = [self._batch(key, call) for key, calls in self._open.items() for call in calls]
+        ready = [self._batch(call) for calls in self._open.values() for call in calls]
         self._open.clear()
         return ready
 
@@ -122,7 +135,7 @@ class Batcher:
 
     def _spread(
         self,
-        key: BatchKey,
+        key: _KeyFields,
         calls: list[_OpenCall],
         client: ProviderClient,
         intent: PushIntent,
@@ -133,6 +146,14 @@ class Batcher:
     ) -> int:
         """Place targets `[start, total)`, run by run, each in the first open call taking it."""
         keys = intent.push.target_keys(0, total) if client.unique_targets else None
+        fast = start < total and calls
+        if fast and self._take_rest(calls[0], client, intent, keys, start=start, total=total):
+            if (
+                calls[0].targets >= client.max_targets
+                or calls[0].body_bytes >= client.max_body_bytes
+            ):
+                ready.append(self._close(calls, calls[0]))
+            return 1
         parts = 0
         while start < total:
             fit: _Fit | None = None
@@ -145,7 +166,7 @@ class Batcher:
                     break
                 if fit.bytes_full:
                     full.append(candidate)
-            ready.extend(self._close(key, calls, done) for done in full)
+            ready.extend(self._close(calls, done) for done in full)
             if call is None or fit is None:
                 call = self._open_call(key, calls, client, ready)
                 fit = self._fit(call, client, intent, keys, start=start, total=total)
@@ -153,12 +174,12 @@ class Batcher:
             parts += 1
             start = fit.stop
             if call.targets >= client.max_targets or call.body_bytes >= client.max_body_bytes:
-                ready.append(self._close(key, calls, call))
+                ready.append(self._close(calls, call))
         return parts
 
     def _place_whole(
         self,
-        key: BatchKey,
+        key: _KeyFields,
         calls: list[_OpenCall],
         client: ProviderClient,
         intent: PushIntent,
@@ -181,7 +202,45 @@ class Batcher:
         ) or self._open_call(key, calls, client, ready)
         self._append(call, part, size, keys)
         if call.targets >= client.max_targets or call.body_bytes >= client.max_body_bytes:
-            ready.append(self._close(key, calls, call))
+            ready.append(self._close(calls, call))
+
+    @staticmethod
+    def _take_rest(
+        call: _OpenCall,
+        client: ProviderClient,
+        intent: PushIntent,
+        keys: Sequence[str] | None,
+        *,
+        start: int,
+        total: int,
+    ) -> bool:
+        """Put `[start, total)` in `call` as one part if it takes all of it; else False.
+
+        The usual case (the oldest open call has room, no target repeats): what `_fit`
+        would find, without its search (with the tuple keys: 14-16 -> 9-10 us per intent
+        of the bench mix, minimum of 7 runs of 20,000). Its bytes are counted before its
+        targets are added, so a refusal leaves the call as it was.
+        """
+        if call.targets + total - start > client.max_targets:
+            return False
+        part = Part(intent, start, total)
+        size = client.part_bytes(part)
+        if call.body_bytes + size > client.max_body_bytes:
+            return False
+        if keys is not None:
+            ids = keys[start:total]
+            seen = call.seen
+            if not seen.isdisjoint(ids):
+                return False
+            before = len(seen)
+            seen.update(ids)
+            if len(seen) - before != len(ids):  # a target repeats within the run
+                seen.difference_update(ids)  # none of them was in the call before
+                return False
+        call.parts.append(part)
+        call.targets += total - start
+        call.body_bytes += size
+        return True
 
     @staticmethod
     def _fit(
@@ -228,20 +287,21 @@ class Batcher:
             call.seen.update(keys[part.start : part.stop])
 
     def _open_call(
-        self, key: BatchKey, calls: list[_OpenCall], client: ProviderClient, ready: list[Batch]
+        self, key: _KeyFields, calls: list[_OpenCall], client: ProviderClient, ready: list[Batch]
     ) -> _OpenCall:
         if len(calls) >= self._max_open_calls:
-            ready.append(self._close(key, calls, calls[0]))
-        call = _OpenCall(self._clock(), client.call_bytes(key))
+            ready.append(self._close(calls, calls[0]))
+        batch_key = BatchKey(*key)
+        call = _OpenCall(batch_key, self._clock(), client.call_bytes(batch_key))
         calls.append(call)
         return call
 
-    def _close(self, key: BatchKey, calls: list[_OpenCall], call: _OpenCall) -> Batch:
+    def _close(self, calls: list[_OpenCall], call: _OpenCall) -> Batch:
         calls.remove(call)
-        return self._batch(key, call)
+        return self._batch(call)
 
-    def _batch(self, key: BatchKey, call: _OpenCall) -> Batch:
-        return Batch(f"{self._prefix}-{next(self._ids)}", key, tuple(call.parts))
+    def _batch(self, call: _OpenCall) -> Batch:
+        return Batch(f"{self._prefix}-{next(self._ids)}", call.key, tuple(call.parts))
 
 
 def _fresh_prefix(seen: set[str], ids: Sequence[str]) -> int:

@@ -215,3 +215,43 @@ def test_each_batch_gets_a_distinct_id() -> None:
     batcher = make(Limits("azure", max_targets=1))
     ready = batcher.add(azure("a", ["d1", "d2", "d3"]))[1]
     assert len({b.batch_id for b in ready}) == 3
+
+
+class SearchOnly(Batcher):
+    """The batcher without its shortcut for the usual case: every run found by `_fit`."""
+
+    @staticmethod
+    def _take_rest(*_args: object, **_kwargs: object) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_usual_case_shortcut_plans_exactly_what_the_search_plans(seed: int) -> None:
+    rng = random.Random(seed)
+    limits = Limits(
+        "azure",
+        max_targets=rng.choice([3, 10, 25]),
+        max_body_bytes=rng.choice([45, 120, 10_000]),
+        unique_targets=rng.random() < 0.8,
+        bytes_per_target=rng.choice([1, 10]),
+    )
+    intents = [
+        azure(f"i{n}", [f"d{rng.randrange(60)}" for _ in range(rng.randrange(1, 30))],
+              campaign=rng.randrange(3))
+        for n in range(rng.randrange(1, 80))
+    ]  # fmt: skip
+    max_open_calls = rng.choice([1, 2, 16])
+    plans = []
+    for kind in (Batcher, SearchOnly):
+        batcher = kind({"az": limits}, 0.05, Clock(), max_open_calls)  # type: ignore[dict-item]
+        planned = []
+        for intent in intents:
+            parts, ready = batcher.add(intent)
+            planned.append(
+                (parts, [[(p.intent.intent_id, p.start, p.stop) for p in b.parts] for b in ready])
+            )
+        planned.append(
+            (0, [[(p.intent.intent_id, p.start, p.stop) for p in b.parts] for b in batcher.flush()])
+        )
+        plans.append(planned)
+    assert plans[0] == plans[1]
