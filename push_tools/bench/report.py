@@ -158,7 +158,11 @@ def _summary(results: dict[str, Any]) -> list[str]:
             f" ({_threads(latency)});"
             f" pipeline on cores {latency.get('cores', {}).get('pipeline')},"
             f" the rest on {latency.get('cores', {}).get('others')}"
-            f" ({_number(latency.get('others_cores_busy'), 2)} busy)"
+            f" ({_number(latency.get('others_cores_busy'), 2)} busy);"
+            f" from the bench's send: p50 {_number(latency.get('from_sent_p50_ms'), 1)} ms,"
+            f" p99 {_number(latency.get('from_sent_p99_ms'), 1)} ms (the bench sent"
+            f" p50 {_number(latency.get('producer_late_p50_ms'), 1)} /"
+            f" p99 {_number(latency.get('producer_late_p99_ms'), 1)} ms late)"
         )
     if memory:
         lines.append(

@@ -12,7 +12,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from confluent_kafka import Producer
@@ -94,6 +94,9 @@ class Produced:
     count: int
     seconds: float
     created_ms: Mapping[str, int]  # intent id -> created_at (epoch ms); empty for backlogs
+    # intent id -> when this producer handed it to its client (epoch ms), for paced intents:
+    # how late the bench itself was, apart from what the pipeline took
+    sent_ms: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -164,17 +167,22 @@ def produce_paced(bootstrap: str, topic: str, paced: Paced) -> Produced:
     producer = Producer({"bootstrap.servers": bootstrap, **_PRODUCER, "linger.ms": 5})
     started = time.monotonic()
     count = len(paced.messages)
+    ids = list(paced.created_ms)  # in the order of the messages
+    sent_ms: dict[str, int] = {}
     sent = 0
     while sent < count:
-        due = min(count, int((time.time() - paced.first_due) * paced.rate) + 1)
-        for key, value in paced.messages[sent:due]:
+        now = time.time()
+        due = min(count, int((now - paced.first_due) * paced.rate) + 1)
+        for index in range(sent, due):
+            key, value = paced.messages[index]
             _produce(producer, topic, key, value)
+            sent_ms[ids[index]] = int(now * 1000)
         sent = max(sent, due)
         producer.poll(0)
         time.sleep(0.002)
     if producer.flush(60) != 0:
         raise RuntimeError(f"paced intents not acknowledged by the broker on {topic}")
-    return Produced(count, time.monotonic() - started, paced.created_ms)
+    return Produced(count, time.monotonic() - started, paced.created_ms, sent_ms)
 
 
 def _encoding_lead_s(workload: Workload, label: str, count: int) -> float:

@@ -54,6 +54,11 @@ def test_the_json_holds_every_figure_and_the_parameters(results: dict) -> None:
     assert results["pipeline"]["duplicate_deliveries"] == 0
     for figure in ("p50_ms", "p99_ms", "max_ms", "rate_per_s", "cores_busy"):
         assert results["latency"][figure] is not None, figure
+    # the latency from the bench's own send leaves out its lateness, so it is never more
+    latency = results["latency"]
+    assert 0 <= latency["producer_late_p50_ms"] <= latency["producer_late_p99_ms"]
+    assert 0 < latency["from_sent_p50_ms"] <= latency["p50_ms"]
+    assert latency["from_sent_p99_ms"] <= latency["p99_ms"]
     # the latency phase ran the pipeline on a core of its own, the rest on the others
     cores = results["latency"]["cores"]
     assert cores["pipeline"]
