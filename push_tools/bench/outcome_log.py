@@ -12,17 +12,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from consumer.avro import OutcomeDecoder
 
 Offsets = dict[int, int]
 
 
 @dataclass(frozen=True, slots=True)
 class OutcomeRecord:
-    """One outcome as the bench needs it: whose it is and when it was written (epoch ms)."""
+    """One outcome as the bench needs it: whose it is and when it was written (epoch ms),
+    and (read with `stages`) when its call was sent and answered."""
 
     intent_id: str
     timestamp_ms: int
+    dispatched_ms: int | None = None
+    completed_ms: int | None = None
 
 
 class OutcomeLog:
@@ -86,8 +91,10 @@ class OutcomeLog:
             time.sleep(every_s)
         return self.count_since(since) >= count
 
-    def read(self, since: Mapping[int, int]) -> list[OutcomeRecord]:
-        """Every record from `since` to the current ends."""
+    def read(self, since: Mapping[int, int], stages: bool = False) -> list[OutcomeRecord]:
+        """Every record from `since` to the current ends (`stages`: its call's times too,
+        decoded from the outcome)."""
+        decoder = OutcomeDecoder() if stages else None
         ends = self.ends()
         todo = {p: e for p, e in ends.items() if e > since.get(p, 0)}
         if not todo:
@@ -100,9 +107,23 @@ class OutcomeLog:
                 partition = cast(int, message.partition())
                 offset = cast(int, message.offset())
                 if message.error() is None:
-                    key = message.key() or b""
-                    records.append(OutcomeRecord(key.decode(), message.timestamp()[1]))
+                    records.append(_record(message, decoder))
                 if offset + 1 >= todo.get(partition, 0):
                     todo.pop(partition, None)
         self._consumer.unassign()
         return records
+
+
+def _record(message: Message, decoder: OutcomeDecoder | None) -> OutcomeRecord:
+    key = (message.key() or b"").decode()
+    timestamp = message.timestamp()[1]
+    if decoder is None:
+        return OutcomeRecord(key, timestamp)
+    outcome = decoder.decode(message.value() or b"")
+    dispatched = outcome.dispatched_at
+    return OutcomeRecord(
+        key,
+        timestamp,
+        int(dispatched.timestamp() * 1000) if dispatched else None,
+        int(outcome.completed_at.timestamp() * 1000),
+    )

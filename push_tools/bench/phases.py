@@ -280,7 +280,7 @@ def _paced(
     _require(done, pipeline, f"{produced.count} paced outcomes within 120 s")
     calls = _calls(env)
     calls.pop("duplicate_deliveries")
-    records = log.read(since)
+    records = log.read(since, stages=True)
     latencies = [
         float(r.timestamp_ms - produced.created_ms[r.intent_id])
         for r in records
@@ -294,6 +294,7 @@ def _paced(
         if r.intent_id in produced.sent_ms
     ]
     late = [float(produced.sent_ms[i] - produced.created_ms[i]) for i in produced.sent_ms]
+    stages = _stages(records, produced.sent_ms)
     others = sum(v for k, v in cpu.items() if v is not None and k != "consumer")
     return {
         "rate_per_s": rate,
@@ -308,6 +309,9 @@ def _paced(
         "from_sent_p99_ms": percentile(from_sent, 0.99),
         "producer_late_p50_ms": percentile(late, 0.50),
         "producer_late_p99_ms": percentile(late, 0.99),
+        # where the time from the bench's send went: to the call's start (fetch, intake,
+        # linger, a free slot), the call, and from its answer to the outcome's write
+        "stages_ms": stages,
         "provider_calls": calls,
         "ideal_calls": _total(plan.workload.ideal_calls(LIMITS, produced.count)),
         **_cpu_figures(cpu, produced.count, pipeline_threads),
@@ -316,6 +320,22 @@ def _paced(
         # ... of them the broker, the simulators and the producer: near 1, their one core is
         # full and the figures above measure it as much as the pipeline
         "others_cores_busy": others / produced.seconds,
+    }
+
+
+def _stages(records: list[OutcomeRecord], sent_ms: Mapping[str, int]) -> dict[str, Any]:
+    """p50 and p99 of each stage of the outcomes' latency, from the bench's send."""
+    spans: dict[str, list[float]] = {"to_call": [], "call": [], "to_outcome": []}
+    for record in records:
+        sent = sent_ms.get(record.intent_id)
+        if sent is None or record.dispatched_ms is None or record.completed_ms is None:
+            continue
+        spans["to_call"].append(float(record.dispatched_ms - sent))
+        spans["call"].append(float(record.completed_ms - record.dispatched_ms))
+        spans["to_outcome"].append(float(record.timestamp_ms - record.completed_ms))
+    return {
+        name: {"p50": percentile(values, 0.50), "p99": percentile(values, 0.99)}
+        for name, values in spans.items()
     }
 
 

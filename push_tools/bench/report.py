@@ -164,6 +164,14 @@ def _summary(results: dict[str, Any]) -> list[str]:
             f" p50 {_number(latency.get('producer_late_p50_ms'), 1)} /"
             f" p99 {_number(latency.get('producer_late_p99_ms'), 1)} ms late)"
         )
+        stages = latency.get("stages_ms") or {}
+        lines.append(
+            "latency stages p50 / p99 ms: "
+            + ", ".join(
+                f"{name} {_number(stage.get('p50'))} / {_number(stage.get('p99'))}"
+                for name, stage in stages.items()
+            )
+        )
     if memory:
         lines.append(
             f"backlog {_number(memory.get('backlog'))}: peak RSS"

@@ -59,6 +59,12 @@ def test_the_json_holds_every_figure_and_the_parameters(results: dict) -> None:
     assert 0 <= latency["producer_late_p50_ms"] <= latency["producer_late_p99_ms"]
     assert 0 < latency["from_sent_p50_ms"] <= latency["p50_ms"]
     assert latency["from_sent_p99_ms"] <= latency["p99_ms"]
+    # ... and splits into the wait for a call (at least most of the linger), the call, and
+    # the outcome's write after the answer
+    stages = latency["stages_ms"]
+    assert set(stages) == {"to_call", "call", "to_outcome"}
+    assert stages["to_call"]["p99"] >= results["parameters"]["linger_ms"] * 0.8
+    assert all(0 <= stage["p50"] <= stage["p99"] for stage in stages.values())
     # the latency phase ran the pipeline on a core of its own, the rest on the others
     cores = results["latency"]["cores"]
     assert cores["pipeline"]
