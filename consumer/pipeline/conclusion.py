@@ -37,6 +37,9 @@ def conclude(
     max_delivery_delay_s: float,
 ) -> Conclusion:
     """Final outcome, or parked (with a DELAYED outcome the first time it waits)."""
+    if earlier is None and len(results) == 1 and results[0][1].status is OutcomeStatus.ACCEPTED:
+        # the usual case, for nearly every intent: one part, taken by the provider
+        return Conclusion(outcomes.merge(intent, results, dispatched_at, now))
     waiting = [(part, result) for part, result in results if _waits(result)]
     if not waiting:
         return Conclusion(outcomes.merge(intent, results, dispatched_at, now, earlier))

@@ -141,14 +141,20 @@ class Dispatcher:
         if pending is not None:
             self._outbox.pending(bundle, pending)
         completed_at = datetime.now(UTC)
+        throttled_for_s = client.throttled_for_s()  # the account's, once per call
         for part, result in zip(batch.parts, results, strict=True):
             state = self._ledger.part_done(part, result, dispatched_at)
             if state is not None:
-                self._conclude(bundle, state, client, completed_at)
+                self._conclude(bundle, state, client, completed_at, throttled_for_s)
         self._outbox.emit(bundle)
 
     def _conclude(
-        self, bundle: Bundle, state: InFlight, client: ProviderClient, now: datetime
+        self,
+        bundle: Bundle,
+        state: InFlight,
+        client: ProviderClient,
+        now: datetime,
+        throttled_for_s: float,
     ) -> None:
         """Every part answered: the final outcome, or park what waits for the provider."""
         assert state.intent is not None
@@ -159,7 +165,7 @@ class Dispatcher:
             dispatched_at=state.dispatched_at or now,
             now=now,
             policy=self._policy,
-            throttled_for_s=client.throttled_for_s(),
+            throttled_for_s=throttled_for_s,
             max_delivery_delay_s=client.max_delivery_delay_s,
         )
         if conclusion.parked is not None:

@@ -60,10 +60,11 @@ class Ledger:
 
     def take(self, record: ConsumedRecord) -> InFlight | None:
         """Start tracking a consumed message; None when it was finished before (skip it)."""
-        if not self.tracker.track(record.source, record.offset):
+        source, offset = record.source, record.offset  # `source` makes a tuple: once
+        if not self.tracker.track(source, offset):
             return None
-        state = InFlight(record.source, record.offset, len(record.value or b""), record)
-        self._live[record.source, record.offset] = state
+        state = InFlight(source, offset, len(record.value or b""), record)
+        self._live[source, offset] = state
         self.bytes += state.size
         return state
 
