@@ -1,6 +1,7 @@
 """The values that flow through the pipeline: intents, batches, per-part results, outcomes.
 
-All are small immutable objects. Offsets, retries and HTTP code read from them and never
+All are small objects, never changed once made (most are frozen; `Part`, made for every
+intent, is not, for speed). Offsets, retries and HTTP code read from them and never
 re-derive them.
 """
 

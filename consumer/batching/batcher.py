@@ -146,14 +146,15 @@ class Batcher:
     ) -> int:
         """Place targets `[start, total)`, run by run, each in the first open call taking it."""
         keys = intent.push.target_keys(0, total) if client.unique_targets else None
-        fast = start < total and calls
-        if fast and self._take_rest(calls[0], client, intent, keys, start=start, total=total):
-            if (
-                calls[0].targets >= client.max_targets
-                or calls[0].body_bytes >= client.max_body_bytes
-            ):
-                ready.append(self._close(calls, calls[0]))
-            return 1
+        if start < total and calls:
+            oldest = calls[0]
+            if self._take_rest(oldest, client, intent, keys, start=start, total=total):
+                if (
+                    oldest.targets >= client.max_targets
+                    or oldest.body_bytes >= client.max_body_bytes
+                ):
+                    ready.append(self._close(calls, oldest))
+                return 1
         parts = 0
         while start < total:
             fit: _Fit | None = None
@@ -218,8 +219,9 @@ class Batcher:
 
         The usual case (the oldest open call has room, no target repeats): what `_fit`
         would find, without its search (with the tuple keys: 14-16 -> 9-10 us per intent
-        of the bench mix, minimum of 7 runs of 20,000). Its bytes are counted before its
-        targets are added, so a refusal leaves the call as it was.
+        of the bench mix, minimum of 7 runs of 20,000). A refusal leaves the call as it
+        was: bytes are counted before anything is added, and targets that repeat within
+        the run are taken out of `seen` again.
         """
         if call.targets + total - start > client.max_targets:
             return False
@@ -291,8 +293,8 @@ class Batcher:
     ) -> _OpenCall:
         if len(calls) >= self._max_open_calls:
             ready.append(self._close(calls, calls[0]))
-        batch_key = BatchKey(*key)
-        call = _OpenCall(batch_key, self._clock(), client.call_bytes(batch_key))
+        fields = BatchKey(*key)
+        call = _OpenCall(fields, self._clock(), client.call_bytes(fields))
         calls.append(call)
         return call
 

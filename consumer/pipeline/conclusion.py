@@ -38,7 +38,8 @@ def conclude(
 ) -> Conclusion:
     """Final outcome, or parked (with a DELAYED outcome the first time it waits)."""
     if earlier is None and len(results) == 1 and results[0][1].status is OutcomeStatus.ACCEPTED:
-        # the usual case, for nearly every intent: one part, taken by the provider
+        # the usual case, for nearly every intent: one part, taken by the provider (the
+        # condition of `outcomes.merge`'s own shortcut, without building `waiting` first)
         return Conclusion(outcomes.merge(intent, results, dispatched_at, now))
     waiting = [(part, result) for part, result in results if _waits(result)]
     if not waiting:
