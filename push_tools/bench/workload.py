@@ -173,10 +173,11 @@ def produce_paced(bootstrap: str, topic: str, paced: Paced) -> Produced:
     while sent < count:
         now = time.time()
         due = min(count, int((now - paced.first_due) * paced.rate) + 1)
+        now_ms = int(now * 1000)
         for index in range(sent, due):
             key, value = paced.messages[index]
             _produce(producer, topic, key, value)
-            sent_ms[ids[index]] = int(now * 1000)
+            sent_ms[ids[index]] = now_ms
         sent = max(sent, due)
         producer.poll(0)
         time.sleep(0.002)
