@@ -300,4 +300,18 @@ def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
             (pipeline.get("cpu_us_per_intent") or {}).get("broker"),
             (baseline.get("cpu_us_per_intent") or {}).get("broker"),
         ),
+        # ... and per second. Much of a broker's work is per request (fetches, commits,
+        # heartbeats), not per record: a drain half as fast pays it over half the intents.
+        # Near 1 here with the ratio above near 2 means the broker works as hard as for the
+        # baseline, and its cost per intent follows the throughput.
+        "broker_busy_pipeline_over_baseline": ratio(_broker_busy(pipeline), _broker_busy(baseline)),
     }
+
+
+def _broker_busy(drain: dict[str, Any]) -> float | None:
+    """The broker's cores busy during a drain: its CPU per intent times the intents a second."""
+    per_intent_us = (drain.get("cpu_us_per_intent") or {}).get("broker")
+    rate = drain.get("intents_per_s")
+    if per_intent_us is None or rate is None:
+        return None
+    return float(per_intent_us) * float(rate) / 1e6

@@ -116,7 +116,9 @@ def _cpu_lines(results: dict[str, Any]) -> list[str]:
         f"  (target <= {TARGETS['cpu_per_intent_pipeline_over_baseline_max']});"
         f" broker's during each: "
         f"{_ranged(results, 'broker_cpu_per_intent_pipeline_over_baseline', 2)}"
-        f"  (target <= {TARGETS['broker_cpu_per_intent_pipeline_over_baseline_max']})"
+        f"  (target <= {TARGETS['broker_cpu_per_intent_pipeline_over_baseline_max']});"
+        f" the broker's cores busy, pipeline's drain / baseline's:"
+        f" {_ranged(results, 'broker_busy_pipeline_over_baseline', 2)}"
     )
     return lines
 

@@ -71,6 +71,7 @@ def test_the_json_holds_every_figure_and_the_parameters(results: dict) -> None:
     assert cores["others"]
     assert len(results["rounds"]) == 1 == results["parameters"]["rounds"]
     assert "broker_cpu_per_intent_pipeline_over_baseline" in results["ratios"]
+    assert "broker_busy_pipeline_over_baseline" in results["ratios"]
     for mode in ("baseline", "pipeline"):
         # CPU per intent of the consuming process, measured over the drain
         assert results[mode]["cpu_us_per_intent"]["consumer"] > 0, mode

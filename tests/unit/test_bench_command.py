@@ -42,3 +42,26 @@ def test_ratios_over_rounds_are_the_median_and_the_range() -> None:
     medians, ranges = _ratios_over({"rounds": rounds})
     assert medians["pipeline_over_baseline"] == pytest.approx(0.6)
     assert ranges["pipeline_over_baseline"] == [pytest.approx(0.5), pytest.approx(0.7)]
+
+
+def test_the_broker_ratio_per_second_is_its_per_intent_ratio_times_the_throughput_ratio() -> None:
+    # the same broker load a second (0.3 cores) over a drain half as fast: twice per intent
+    pair = {
+        "baseline": {"intents_per_s": 20_000.0, "cpu_us_per_intent": {"broker": 15.0}},
+        "pipeline": {"intents_per_s": 10_000.0, "cpu_us_per_intent": {"broker": 30.0}},
+        "ratios": {},
+    }
+    medians, _ = _ratios_over({"rounds": [pair]})
+    assert medians["broker_cpu_per_intent_pipeline_over_baseline"] == pytest.approx(2.0)
+    assert medians["broker_busy_pipeline_over_baseline"] == pytest.approx(1.0)
+
+
+def test_the_broker_ratio_per_second_is_none_without_a_broker_figure() -> None:
+    # an external broker is not metered: no ratio rather than a made-up one
+    pair = {
+        "baseline": {"intents_per_s": 20_000.0, "cpu_us_per_intent": {}},
+        "pipeline": {"intents_per_s": 10_000.0, "cpu_us_per_intent": {}},
+        "ratios": {},
+    }
+    medians, _ = _ratios_over({"rounds": [pair]})
+    assert medians["broker_busy_pipeline_over_baseline"] is None

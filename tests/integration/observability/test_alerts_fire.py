@@ -35,6 +35,7 @@ from consumer.model import PushIntent
 from consumer.providers.azure.push import AzureKind, AzurePush
 from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 from consumer.settings import Settings, load_settings
+from push_tools.local.kafka import free_ports
 from tests.integration.observability.artefacts import (
     ALERTS,
     duration_s,
@@ -44,7 +45,6 @@ from tests.integration.observability.artefacts import (
 from tests.integration.observability.prometheus_server import (
     PrometheusServer,
     eventually,
-    free_port,
 )
 from tests.integration.pipeline.harness import Sims, config_for, running, with_topics
 
@@ -155,8 +155,13 @@ def _firing(prometheus: PrometheusServer) -> set[tuple[str, tuple[str, str]]]:
     }
 
 
-def _pipeline_settings(kafka_bootstrap: str, sims: Sims, port: int) -> tuple[Settings, Settings]:
-    """The healthy pipeline's settings and those of an instance whose broker never answers."""
+def _pipeline_settings(kafka_bootstrap: str, sims: Sims) -> tuple[Settings, Settings]:
+    """The healthy pipeline's settings and those of an instance whose broker never answers.
+
+    Their metrics ports and the dead broker's are picked together: picked one at a time,
+    two could be the same port.
+    """
+    port, dead_broker, unreachable_port = free_ports(3)
     config = config_for(kafka_bootstrap, sims)
     config["status"]["enabled"] = True  # the poll backlog needs the poller
     config["pipeline"]["max_in_flight_intents"] = 60  # hanging pushes fill it quickly
@@ -165,9 +170,9 @@ def _pipeline_settings(kafka_bootstrap: str, sims: Sims, port: int) -> tuple[Set
     az_limits.update({"timeout_s": 30.0, "max_attempts": 2, "breaker_failure_threshold": 10_000})
     config["accounts"][BAD_ACCOUNT] = {**config["accounts"]["rs"], "password": "refused"}
     settings = _metrics_on(with_topics(load_settings(None, **config)), port)
-    dead = {**config, "kafka": {**config["kafka"], "bootstrap_servers": f"127.0.0.1:{free_port()}"}}
+    dead = {**config, "kafka": {**config["kafka"], "bootstrap_servers": f"127.0.0.1:{dead_broker}"}}
     dead["status"] = {**config["status"], "enabled": False}
-    unreachable = _metrics_on(load_settings(None, **dead), free_port())
+    unreachable = _metrics_on(load_settings(None, **dead), unreachable_port)
     return settings, unreachable
 
 
@@ -176,13 +181,12 @@ def test_each_new_alert_fires_on_its_fault_and_none_while_healthy(
 ) -> None:
     rules = shortened_alerts(tmp_path, DIVISOR)
     healthy_s = 1.5 * _longest_window_and_for_s(rules, NEW_ALERTS)
-    port = free_port()
-    settings, unreachable = _pipeline_settings(kafka_bootstrap, sims, port)
+    settings, unreachable = _pipeline_settings(kafka_bootstrap, sims)
     with (
         PrometheusServer(
             tmp_path,
             JOB,
-            f"127.0.0.1:{port}",
+            f"127.0.0.1:{settings.metrics.port}",
             [rules],
             more_jobs={UNREACHABLE_JOB: f"127.0.0.1:{unreachable.metrics.port}"},
         ) as prometheus,
