@@ -292,13 +292,11 @@ def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
         ),
         "pipeline_over_naive": ratio(pipeline.get("intents_per_s"), naive.get("intents_per_s")),
         "cpu_per_intent_pipeline_over_baseline": ratio(
-            (pipeline.get("cpu_us_per_intent") or {}).get("consumer"),
-            (baseline.get("cpu_us_per_intent") or {}).get("consumer"),
+            _cpu_us(pipeline, "consumer"), _cpu_us(baseline, "consumer")
         ),
         # The broker's CPU per intent while each drained: commits and fetches cost it too.
         "broker_cpu_per_intent_pipeline_over_baseline": ratio(
-            (pipeline.get("cpu_us_per_intent") or {}).get("broker"),
-            (baseline.get("cpu_us_per_intent") or {}).get("broker"),
+            _cpu_us(pipeline, "broker"), _cpu_us(baseline, "broker")
         ),
         # ... and per second. Much of a broker's work is per request (fetches, commits,
         # heartbeats), not per record: a drain half as fast pays it over half the intents.
@@ -308,9 +306,15 @@ def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+def _cpu_us(drain: dict[str, Any], process: str) -> float | None:
+    """A process's CPU per intent over a drain, in us (None when it was not metered)."""
+    value: float | None = (drain.get("cpu_us_per_intent") or {}).get(process)
+    return value
+
+
 def _broker_busy(drain: dict[str, Any]) -> float | None:
     """The broker's cores busy during a drain: its CPU per intent times the intents a second."""
-    per_intent_us = (drain.get("cpu_us_per_intent") or {}).get("broker")
+    per_intent_us = _cpu_us(drain, "broker")
     rate = drain.get("intents_per_s")
     if per_intent_us is None or rate is None:
         return None
