@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 
 EXCERPT_CHARS = 200
 
@@ -35,6 +38,28 @@ class Answer:
         except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
             return None
         return parsed
+
+    def retry_after_s(self, now: float | None = None) -> float | None:
+        """The `Retry-After` header as seconds from `now` (epoch; default: the clock).
+
+        RFC 9110 allows delay-seconds or an HTTP-date; None when absent or unreadable.
+        """
+        value = self.headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            pass
+        else:
+            return max(0.0, seconds) if math.isfinite(seconds) else None
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # an HTTP-date is always GMT; parsedate leaves "-0000" naive
+            return None
+        return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
     def excerpt(self, limit: int = EXCERPT_CHARS) -> str:
         """The start of the body as text, for error messages about broken answers."""

@@ -35,7 +35,10 @@ class DispatchLimits:
     max_attempts: int = 4
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    max_wait_s: float = 120.0  # longest throttle window a Retry-After / throttling sets
+    # Longest throttle window a Retry-After / throttling sets: a guard against absurd values,
+    # long enough for a provider's own (Azure: sending inside the window restarts it;
+    # Responsys' capacity limit resets every 10 minutes).
+    max_wait_s: float = 900.0
     # Longest a call waits in line for a throttle window; a longer one ends the call as
     # transient, so its intents are parked (durably) instead of pinning in-flight room.
     max_call_wait_s: float = 5.0

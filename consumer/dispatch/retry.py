@@ -13,7 +13,9 @@ from consumer.errors import DispatchError, TransportError
 
 T = TypeVar("T")
 
-MAX_REAUTHS = 2  # per call: a token that is refused right after a fresh login is not a glitch
+# Per call: both providers' documents say to get a new token and retry once; a token refused
+# right after a fresh one is not a glitch.
+MAX_REAUTHS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +96,11 @@ class Retrier:
                 except DispatchError as err:
                     return Tried(failed(err), attempts, ambiguous_retries, err.transient)
                 continue
-            if attempts - reauths >= limits.max_attempts:
-                return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
             waits_s = min(verdict.wait_s, limits.max_wait_s) if verdict.wait_s is not None else 0.0
+            if attempts - reauths >= limits.max_attempts:
+                if verdict.wait_s is not None:  # the last answer still holds the account
+                    self._channel.throttle(waits_s, verdict.reason)
+                return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
             if waits_s > limits.max_call_wait_s:
                 # Too long to wait in line: hold the account, end the call; its intents
                 # are parked durably and come back when the window has passed.

@@ -9,7 +9,8 @@ from pydantic import Field, SecretStr, field_validator
 from consumer.providers.accounts import AccountSettings, http_url, non_blank, secret
 
 MAX_TARGETS = 200  # recipients per trigger call (seed)
-MAX_BODY_BYTES = 10 * 1024 * 1024  # larger payloads are dropped by the gateway
+# "10 MB" (the seed), read as the smaller 10,000,000 bytes: larger payloads are dropped
+MAX_BODY_BYTES = 10_000_000
 
 
 class ResponsysAccount(AccountSettings):

@@ -12,6 +12,7 @@ from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.exchange import Answer, Request
 from consumer.errors import AuthError, DispatchError
 from consumer.providers.responsys.account import ResponsysAccount
+from consumer.providers.responsys.wire import THROTTLED
 
 AUTH_PATH = "/rest/api/v1.3/auth/token"
 FORM = "application/x-www-form-urlencoded"
@@ -63,26 +64,41 @@ class ResponsysSession:
             "password": self._account.password.get_secret_value(),
             "auth_type": "password",
         }
-        answer = await self._channel.send(self._request(form, {}), operation="login")
-        return self._started(read_login_answer(answer, fallback_endpoint=None))
+        request = self._request(self._account.login_url, form, {})
+        answer = await self._channel.send(request, operation="login")
+        return self._started(self._read(answer, fallback_endpoint=None))
 
     async def _refresh(self, session: Session) -> Session:
+        """A new token from the current one, asked of the `endPoint` like every later call."""
+        headers = {"Authorization": session.token}
+        request = self._request(session.endpoint, {"auth_type": "token"}, headers)
         try:
-            answer = await self._channel.send(
-                self._request({"auth_type": "token"}, {"Authorization": session.token}),
-                operation="login",
-            )
-            return self._started(read_login_answer(answer, fallback_endpoint=session.endpoint))
-        except DispatchError:
+            answer = await self._channel.send(request, operation="login")
+            return self._started(self._read(answer, fallback_endpoint=session.endpoint))
+        except AuthError as err:
+            if err.error_code == THROTTLED:
+                raise  # logins are throttled too: a password login now would only add one
             return await self._login()  # a refused refresh is healed by a fresh login
+        except DispatchError:
+            return await self._login()
+
+    def _read(self, answer: Answer, fallback_endpoint: str | None) -> tuple[str, str]:
+        """`read_login_answer`; a throttled login holds the account's calls for the wait."""
+        try:
+            return read_login_answer(answer, fallback_endpoint)
+        except AuthError as err:
+            if err.error_code == THROTTLED:
+                self._channel.throttle(self._account.throttle_wait_s, THROTTLED)
+            raise
 
     def _started(self, token_and_endpoint: tuple[str, str]) -> Session:
         token, endpoint = token_and_endpoint
         self._channel.observer.on_token_refresh(self._channel.provider, self._channel.account)
         return Session(token, endpoint, self._clock())
 
-    def _request(self, form: dict[str, str], headers: dict[str, str]) -> Request:
-        url = self._account.login_url.rstrip("/") + AUTH_PATH
+    @staticmethod
+    def _request(host: str, form: dict[str, str], headers: dict[str, str]) -> Request:
+        url = host.rstrip("/") + AUTH_PATH
         all_headers = {"Content-Type": FORM, "Accept": "application/json", **headers}
         return Request("POST", url, all_headers, urlencode(form).encode("ascii"))
 
@@ -92,11 +108,15 @@ def read_login_answer(answer: Answer, fallback_endpoint: str | None) -> tuple[st
     body = answer.json()
     if answer.status != 200 or not isinstance(body, dict):
         code = body.get("errorCode") if isinstance(body, dict) else None
+        # Throttled: not retried within the call (the account waits out the minute), but
+        # transient: the intents wait for it rather than fail.
+        throttled = code == THROTTLED or answer.status == 429
         raise AuthError(
             f"Responsys login failed: HTTP {answer.status} {code or answer.excerpt(80)}",
-            retriable=answer.status >= 500 or code == "API_LIMIT_EXCEEDED",
+            retriable=answer.status >= 500 and not throttled,
+            transient=throttled or answer.status >= 500,
             http_status=answer.status,
-            error_code=str(code) if code else "AUTH_FAILED",
+            error_code=THROTTLED if throttled else str(code) if code else "AUTH_FAILED",
         )
     token = body.get("authToken")
     endpoint = body.get("endPoint") or fallback_endpoint

@@ -20,12 +20,13 @@ from consumer.providers.responsys.auth import ResponsysSession, Session
 from consumer.providers.responsys.poll import read_poll_answer
 from consumer.providers.responsys.push import NAME
 from consumer.providers.responsys.wire import (
+    ACCOUNT_WAITS,
     BODY_OVERHEAD,
     INVALID_TOKEN,
-    THROTTLED,
     Failed,
     Queued,
     TriggerOutcome,
+    account_wait_s,
     error_of,
     failed_from_error,
     judge_trigger,
@@ -115,8 +116,8 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
             if code == INVALID_TOKEN:
                 self._session.invalidate(session)
                 continue
-            if code == THROTTLED:  # the account's state: pushes wait too, not only this poll
-                self.channel.throttle(self.account.throttle_wait_s, reason=THROTTLED)
+            if code in ACCOUNT_WAITS:  # the account's state: pushes wait too, not only this poll
+                self.channel.throttle(account_wait_s(code, self.account.throttle_wait_s), code)
             return read_poll_answer(request_id, answer)
         return read_poll_answer(request_id, answer)
 

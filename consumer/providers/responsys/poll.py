@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from consumer.dispatch.exchange import Answer
-from consumer.providers.responsys.wire import INVALID_TOKEN, THROTTLED, TRANSIENT_CODES
+from consumer.providers.responsys.wire import ACCOUNT_WAITS, INVALID_TOKEN, TRANSIENT_CODES
 from consumer.status.answers import PollAnswer, PollState, RecipientResult
 
 _STATE_OF_CODE = {
@@ -23,7 +23,7 @@ def read_poll_answer(request_id: str, answer: Answer) -> PollAnswer:
     """The poll answer as a `PollAnswer`; never raises."""
     body = answer.json()
     if not isinstance(body, dict):
-        if answer.status >= 500:
+        if answer.status >= 500 or answer.status == 429:
             return _answer(PollState.UNAVAILABLE, request_id, answer, code=f"HTTP_{answer.status}")
         return _broken(request_id, answer, "not a JSON object")
     wrapper = body.get("response", body.get("responseMessage"))
@@ -66,11 +66,17 @@ def _read_success(
 def _read_refusal(
     request_id: str, answer: Answer, code: str | None, message: str | None
 ) -> PollAnswer:
-    """A non-2xx poll answer: try later (throttled, 5xx) or a final error."""
+    """A non-2xx poll answer: try later (throttled, 5xx, 429) or a final error (other 4xx).
+
+    A 5xx says nothing about the request, whatever its errorCode: the request stays
+    unknown, so it is asked again rather than ended.
+    """
     if (
         code in TRANSIENT_CODES
-        or code in (THROTTLED, INVALID_TOKEN)
-        or (answer.status >= 500 and not code)
+        or code in ACCOUNT_WAITS
+        or code == INVALID_TOKEN
+        or answer.status >= 500
+        or answer.status == 429
     ):
         state = PollState.UNAVAILABLE
     elif code is None:

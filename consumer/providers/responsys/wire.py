@@ -25,9 +25,19 @@ BODY_OVERHEAD = len('{"recipientData":[],"referenceData":""}')
 # Branch on errorCode, not on the HTTP status: throttling arrives as a 401.
 INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a secret
 THROTTLED = "API_LIMIT_EXCEEDED"
-TRANSIENT_CODES = frozenset(
-    {"UNABLE_TO_SUBMIT_ASYNC_REQUEST", "UNRECOVERABLE_EXCEPTION", "UNEXPECTED_EXCEPTION"}
-)
+# The account's separate capacity limit, reset every 10 minutes (contract sheet 1.3; its
+# HTTP status is not documented). Tried again each minute: at most ten refused calls per
+# window, against waiting out a window of which any part may be left.
+CAPACITY = "INTERNAL_CAPACITY_LIMIT_EXCEEDED"
+CAPACITY_WAIT_S = 60.0
+# AFTM's server-side error: Oracle's advice is to wait about 30 s and resubmit.
+UNRECOVERABLE = "UNRECOVERABLE_EXCEPTION"
+UNRECOVERABLE_WAIT_S = 30.0
+# A failover is under way (we call the AFTM endpoints already): it passes, the push waits.
+SECONDARY = "API_NOT_ALLOWED_IN_SECONDARY"
+TRANSIENT_CODES = frozenset({"UNABLE_TO_SUBMIT_ASYNC_REQUEST", "UNEXPECTED_EXCEPTION", SECONDARY})
+# Codes that hold the whole account for a while: the provider's limit or fault, not the call's.
+ACCOUNT_WAITS = frozenset({THROTTLED, CAPACITY, UNRECOVERABLE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,22 +159,39 @@ def poll_request(endpoint: str, request_id: str, token: str) -> Request:
 
 def judge_trigger(answer: Answer, throttle_wait_s: float) -> TriggerOutcome | Retry[TriggerOutcome]:
     """Read one trigger answer: queued, failed for good, or retry (after re-login / a wait)."""
-    body = answer.json()
     if answer.status in (200, 202):
-        request_id = body.get("requestId") if isinstance(body, dict) else None
-        if isinstance(request_id, str) and request_id:
-            return Queued(request_id, answer.status)
-        return Failed(
-            answer.status, "CONTRACT_BROKEN", f"accepted without a requestId: {answer.excerpt()}"
-        )
+        return _queued(answer)
     failed = error_of(answer)
-    if failed.error_code == INVALID_TOKEN:
+    code = failed.error_code
+    if code == INVALID_TOKEN:
         return Retry(failed, reauth=True)
-    if failed.error_code == THROTTLED:
-        return Retry(failed, wait_s=throttle_wait_s)
-    if failed.error_code in TRANSIENT_CODES or answer.status >= 500:
+    if code in ACCOUNT_WAITS:
+        return Retry(failed, wait_s=account_wait_s(code, throttle_wait_s), reason=code)
+    if answer.status == 429:  # not Responsys' own throttling (a gateway's): a wait all the same
+        wait_s = answer.retry_after_s()
+        return Retry(failed, wait_s=throttle_wait_s if wait_s is None else wait_s, reason=code)
+    if code in TRANSIENT_CODES or answer.status >= 500:
         return Retry(failed)
     return failed
+
+
+def _queued(answer: Answer) -> Queued | Failed:
+    body = answer.json()
+    request_id = body.get("requestId") if isinstance(body, dict) else None
+    if isinstance(request_id, str) and request_id:
+        return Queued(request_id, answer.status)
+    return Failed(
+        answer.status, "CONTRACT_BROKEN", f"accepted without a requestId: {answer.excerpt()}"
+    )
+
+
+def account_wait_s(code: str, throttle_wait_s: float) -> float:
+    """How long an answer with one of `ACCOUNT_WAITS` holds the account."""
+    if code == CAPACITY:
+        return CAPACITY_WAIT_S
+    if code == UNRECOVERABLE:
+        return UNRECOVERABLE_WAIT_S
+    return throttle_wait_s
 
 
 def error_of(answer: Answer) -> Failed:

@@ -348,3 +348,25 @@ async def test_poll_of_an_unreachable_provider_is_unavailable():
     finally:
         await client.aclose()
     assert (answer.state, answer.error_code) == (PollState.UNAVAILABLE, "TRANSPORT")
+
+
+@pytest.mark.parametrize(
+    "sim_config", [ResponsysSimConfig(processing_s=0.0, login_per_min=1)], ids=["1-login-per-min"]
+)
+async def test_a_throttled_refresh_holds_the_account_and_does_not_log_in_again(
+    make_client, sim, sim_config
+):
+    events = Events()
+    client = make_client(events, token_refresh_s=0.2, throttle_wait_s=60.0)
+    await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
+    await asyncio.sleep(0.25)
+    (result,) = await client.send(responsys_batch(responsys_intent("i2", [profile(2)])))
+    # the refresh got API_LIMIT_EXCEEDED: the push waits (transient) and no password login
+    # follows, since logins are throttled too
+    assert (result.status, result.transient, result.error_code) == (
+        OutcomeStatus.FAILED,
+        True,
+        "API_LIMIT_EXCEEDED",
+    )
+    assert events.token_fetches == 1
+    assert client.throttled_for_s() > 55.0  # every call of the account waits the minute

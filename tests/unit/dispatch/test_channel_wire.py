@@ -14,7 +14,7 @@ import pytest
 
 from consumer import __version__
 from consumer.dispatch.channel import AccountChannel
-from consumer.dispatch.exchange import Request
+from consumer.dispatch.exchange import Answer, Request
 from consumer.dispatch.limits import DispatchLimits
 from consumer.errors import TransportError
 
@@ -119,3 +119,23 @@ async def test_a_body_broken_off_is_an_ambiguous_transport_error_and_the_answer_
     assert raised.value.ambiguous  # the provider got the request: it may have pushed
     assert stream.closed
     await sender.aclose()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("-3", 0.0),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),  # an HTTP-date, 30 s after `now`
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # already past
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_delay_seconds_or_an_http_date(value, seconds):
+    headers = {} if value is None else {"retry-after": value}
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert Answer(429, b"", headers).retry_after_s(now=now) == seconds

@@ -187,7 +187,26 @@ async def test_retry_after_throttles_the_whole_account_while_the_call_waits():
     assert (tried.value, held, now[0], channel.throttled) == ("ok", [7.0], 7.0, False)
 
 
-async def test_unauthorized_triggers_at_most_two_reauths_without_waiting_then_gives_up(
+async def test_a_throttle_answer_on_the_last_attempt_still_holds_the_account():
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limits = DispatchLimits(max_attempts=2, max_call_wait_s=10.0, backoff_base_s=0.0)
+    channel = AccountChannel("azure", "acc", limits, clock=lambda: now[0], sleep=sleep)
+    try:
+        script = Script(Answer(503, b""), Answer(429, b"", {"retry-after": "30"}))
+        tried = await Retrier(channel).run(script, judge, failed)
+        # the budget is spent, but the provider's window stands: every call of the account
+        # (and the parked intents) wait it out instead of resetting it by sending early
+        assert (tried.value, tried.transient) == ("throttled", True)
+        assert channel.throttled_until_s() == 30.0
+    finally:
+        await channel.aclose()
+
+
+async def test_unauthorized_gets_one_new_token_and_one_retry_without_waiting_then_gives_up(
     make_retrier, slept
 ):
     reauths = []
@@ -197,7 +216,7 @@ async def test_unauthorized_triggers_at_most_two_reauths_without_waiting_then_gi
 
     script = Script(Answer(401, b""), Answer(401, b""), Answer(401, b""))
     tried = await make_retrier().run(script, judge, failed, reauth)
-    assert (tried.value, tried.attempts, len(reauths), slept) == ("unauthorized", 3, 2, [])
+    assert (tried.value, tried.attempts, len(reauths), slept) == ("unauthorized", 2, 1, [])
     assert tried.transient is False  # refused credentials are the provider saying no
 
 

@@ -37,7 +37,7 @@ def responsys(**overrides: object) -> AccountSettings:
 def test_defaults_are_the_documented_per_call_maxima():
     assert azure().max_targets == 1000
     assert responsys().max_targets == 200
-    assert responsys().max_body_bytes == 10 * 1024 * 1024
+    assert responsys().max_body_bytes == 10_000_000
 
 
 def test_limits_can_be_lowered():
@@ -55,7 +55,7 @@ def test_raising_max_targets_above_the_documented_maximum_is_a_config_error(make
 
 def test_raising_responsys_body_limit_above_10_mb_is_a_config_error():
     with pytest.raises(ConfigError, match=r"accounts\.rs\.max_body_bytes"):
-        responsys(max_body_bytes=10 * 1024 * 1024 + 1)
+        responsys(max_body_bytes=10_000_000 + 1)
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,12 @@ def test_bare_envelope_error_is_a_final_error():
         (401, b'{"errorCode": "API_LIMIT_EXCEEDED", "detail": "try again in a minute"}'),
         (500, b'{"errorCode": "UNEXPECTED_EXCEPTION"}'),
         (503, b"Service Temporarily Unavailable"),
+        # a 5xx says nothing about the request, whatever its code: it is not ended
+        (500, b'{"errorCode": "SOME_NEW_CODE", "detail": "x"}'),
+        (500, b'{"errorCode": "UNRECOVERABLE_EXCEPTION"}'),
+        (403, b'{"errorCode": "INTERNAL_CAPACITY_LIMIT_EXCEEDED"}'),
+        (401, b'{"errorCode": "API_NOT_ALLOWED_IN_SECONDARY"}'),
+        (429, b"Too Many Requests"),
     ],
 )
 def test_throttling_and_server_errors_mean_ask_again_later(status, body):

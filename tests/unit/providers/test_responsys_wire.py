@@ -137,7 +137,7 @@ def test_api_limit_exceeded_with_401_waits_the_throttle_time_without_login():
         (401, "API_DISABLED_FOR_USER"),
         (401, "INSUFFICIENT_ACCESS"),
         (401, "ACCOUNT_SUSPENDED"),
-        (401, "API_NOT_ALLOWED_IN_SECONDARY"),
+        (404, "CAMPAIGN_IS_INVALID"),
     ],
 )
 def test_permanent_codes_fail_without_retry(status, code):
@@ -158,22 +158,69 @@ def test_transient_failures_are_retried(status, body):
     assert verdict.otherwise.http_status == status
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, envelope("API_NOT_ALLOWED_IN_SECONDARY")),  # a failover: it passes
+        (500, envelope("SOME_NEW_CODE")),  # a 5xx is the provider's trouble, whatever its code
+        (502, b"<html>bad gateway</html>"),
+    ],
+)
+def test_faults_that_pass_are_retried_with_backoff_not_failed(status, body):
+    verdict = judge_trigger(Answer(status, body), 60.0)
+    assert isinstance(verdict, Retry)
+    assert (verdict.wait_s, verdict.reauth) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "wait_s"),
+    [
+        (403, "INTERNAL_CAPACITY_LIMIT_EXCEEDED", 60.0),  # its window resets every 10 minutes
+        (500, "INTERNAL_CAPACITY_LIMIT_EXCEEDED", 60.0),
+        (500, "UNRECOVERABLE_EXCEPTION", 30.0),  # Oracle: wait about 30 s and resubmit
+    ],
+)
+def test_account_limits_and_faults_hold_the_account_instead_of_failing(status, code, wait_s):
+    verdict = judge_trigger(Answer(status, envelope(code)), 7.5)
+    assert isinstance(verdict, Retry)
+    assert (verdict.wait_s, verdict.reason, verdict.reauth) == (wait_s, code, False)
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait_s"),
+    [
+        ({}, 7.5),  # no Retry-After: Responsys' own throttle wait
+        ({"retry-after": "12"}, 12.0),
+        ({"retry-after": "soon"}, 7.5),
+    ],
+)
+def test_a_gateways_429_is_a_wait_not_a_failure(headers, wait_s):
+    verdict = judge_trigger(Answer(429, b"Too Many Requests", headers), 7.5)
+    assert isinstance(verdict, Retry)
+    assert verdict.wait_s == wait_s
+
+
 def test_login_answer_gives_token_and_endpoint():
     body = b'{"authToken": "tok", "issuedAt": 1643952224000, "endPoint": "https://ws5.example"}'
     assert read_login_answer(Answer(200, body), None) == ("tok", "https://ws5.example")
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "retriable"),
+    ("status", "body", "retriable", "transient"),
     [
-        (401, envelope("INVALID_USER_CREDENTIALS"), False),
-        (401, envelope("API_LIMIT_EXCEEDED"), True),
-        (503, b"down", True),
-        (200, b'{"authToken": "tok"}', False),
-        (200, b"tok", False),
+        (401, envelope("INVALID_USER_CREDENTIALS"), False, False),
+        # throttled: no login again within the call (logins are throttled too), but the
+        # intents wait rather than fail
+        (401, envelope("API_LIMIT_EXCEEDED"), False, True),
+        (429, b"slow down", False, True),
+        (503, b"down", True, True),
+        (200, b'{"authToken": "tok"}', False, False),
+        (200, b"tok", False, False),
     ],
 )
-def test_bad_login_answers_raise_auth_error_without_the_password(status, body, retriable):
+def test_bad_login_answers_raise_auth_error_without_the_password(
+    status, body, retriable, transient
+):
     with pytest.raises(AuthError) as caught:
         read_login_answer(Answer(status, body), None)
-    assert caught.value.retriable is retriable
+    assert (caught.value.retriable, caught.value.transient) == (retriable, transient)
