@@ -149,6 +149,16 @@ def test_push_recipient_without_device_and_api_key_is_rejected() -> None:
     )
 
 
+def test_push_recipient_with_a_profile_attribute_is_rejected() -> None:
+    _rejects(
+        _responsys(Recipient(ListType.PUSH, email_address="a@b.c", device_id="d", api_key="k")),
+        "push_recipient_profile_attribute",
+        "intent i-1 recipients[0] is a PUSH recipient with profile attributes (email_address);"
+        " a PUSH recipient is matched by device_id and api_key, and its profile attributes"
+        " must be null",
+    )
+
+
 def test_optional_data_name_ending_in_underscore_is_rejected() -> None:
     _rejects(
         _responsys(

@@ -179,9 +179,7 @@ def _check_recipient(intent: PushIntent, index: int, recipient: Recipient) -> No
     # recipient); the names and the message are worked out only for a failure.
     if recipient.list_type is ListType.PROFILE:
         if recipient.profile_attributes() != 1:
-            present = [
-                name for name in PROFILE_ATTRIBUTES if getattr(recipient, name) not in (None, "")
-            ]
+            present = _profile_names(recipient)
             found = ", ".join(present) or "none"
             fail(
                 intent,
@@ -198,6 +196,17 @@ def _check_recipient(intent: PushIntent, index: int, recipient: Recipient) -> No
             f"recipients[{index}] is a PUSH recipient without {' and '.join(missing)};"
             " both device_id and api_key are required",
         )
+    elif recipient.profile_attributes():
+        # the seed: for PUSH, "the Profile List attributes you are not using must be set to
+        # null", and a PUSH recipient is matched by device and app only
+        present = _profile_names(recipient)
+        fail(
+            intent,
+            "push_recipient_profile_attribute",
+            f"recipients[{index}] is a PUSH recipient with profile attributes"
+            f" ({', '.join(present)}); a PUSH recipient is matched by device_id and api_key,"
+            " and its profile attributes must be null",
+        )
     for name, _value in recipient.optional_data:
         if name.endswith("_"):
             fail(
@@ -206,3 +215,8 @@ def _check_recipient(intent: PushIntent, index: int, recipient: Recipient) -> No
                 f"recipients[{index}] has optional_data name {name!r}; names ending in '_' are"
                 " Responsys system fields",
             )
+
+
+def _profile_names(recipient: Recipient) -> list[str]:
+    """The names of the profile attributes `recipient` sets, for error messages."""
+    return [name for name in PROFILE_ATTRIBUTES if getattr(recipient, name) not in (None, "")]
