@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from consumer.dispatch.limits import DispatchLimits
 from consumer.providers.accounts import AccountSettings, http_url, non_blank, secret
 
 MAX_TARGETS = 200  # recipients per trigger call (seed)
 # "10 MB" (the seed), read as the smaller 10,000,000 bytes: larger payloads are dropped
 MAX_BODY_BYTES = 10_000_000
+# Oracle's advice for an outage (no answer, or a 503): retry at most every 2 minutes, "so the
+# API login is not disabled". So a circuit that stays open (failures in a row) probes again
+# up to this far apart, unless `limits.breaker_max_reset_s` says otherwise; scattered faults
+# never open it.
+OUTAGE_PROBE_S = 120.0
 
 
 class ResponsysAccount(AccountSettings):
@@ -28,6 +35,17 @@ class ResponsysAccount(AccountSettings):
     throttle_wait_s: float = Field(default=60.0, ge=0)
     # The Message-Expiration header in seconds; None leaves the provider's default (3600).
     message_expiration_s: int | None = Field(default=None, gt=0)
+
+    limits: DispatchLimits = Field(
+        default_factory=lambda: DispatchLimits(breaker_max_reset_s=OUTAGE_PROBE_S)
+    )
+
+    @field_validator("limits")
+    @classmethod
+    def _probe_an_outage_slowly(cls, limits: DispatchLimits) -> DispatchLimits:
+        if limits.breaker_max_reset_s is not None:
+            return limits
+        return replace(limits, breaker_max_reset_s=max(OUTAGE_PROBE_S, limits.breaker_reset_s))
 
     _url = field_validator("login_url")(http_url)
     _user = field_validator("user_name")(non_blank)

@@ -108,3 +108,18 @@ def test_secrets_never_appear_in_reprs_or_strings():
 def test_account_carries_its_dispatch_limits():
     limits = responsys(limits={"concurrency": 2, "rate_per_s": 5}).limits
     assert (limits.concurrency, limits.rate_per_s) == (2, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("limits", "cap_s"),
+    [
+        (None, 120.0),  # Oracle: in an outage, retry at most every 2 minutes
+        ({"concurrency": 3}, 120.0),  # a limits table that leaves the breaker alone
+        ({"breaker_max_reset_s": 10.0}, 10.0),  # said in so many words
+        ({"breaker_reset_s": 300.0}, 300.0),
+    ],
+)
+def test_a_responsys_outage_is_probed_at_most_every_two_minutes_by_default(limits, cap_s):
+    account = responsys(**({} if limits is None else {"limits": limits}))
+    assert account.limits.breaker_reset_cap_s == cap_s
+    assert azure().limits.breaker_reset_cap_s == 4.0  # Azure's own default is unchanged
