@@ -89,6 +89,11 @@ class AccountChannel:
         self._uniform = uniform
         self._gate = asyncio.Semaphore(limits.concurrency)
         self._bucket = TokenBucket(limits.rate_per_s, clock=clock)
+        # an operation's own limit where the provider states one (Responsys' per-function
+        # requests per minute), in requests per second for the whole account
+        self._operation_rates: dict[str, float] = {}
+        self._operation_buckets: dict[str, TokenBucket] = {}
+        self._share = 1.0
         self._throttle = Throttle(clock)
         self._breakers: dict[str, CircuitBreaker] = {}
         pool = httpx.Limits(
@@ -100,9 +105,24 @@ class AccountChannel:
         self._transport = transport if transport is not None else AiohttpTransport(limits=pool)
 
     def share_rate(self, fraction: float) -> None:
-        """Use `fraction` (0..1] of the account's request rate: this instance's share."""
-        fraction = min(1.0, max(fraction, 1e-3))
-        self._bucket.set_rate(self.limits.rate_per_s * fraction)
+        """Use `fraction` (0..1] of the account's request rates: this instance's share."""
+        self._share = min(1.0, max(fraction, 1e-3))
+        self._bucket.set_rate(self.limits.rate_per_s * self._share)
+        for operation, rate_per_s in self._operation_rates.items():
+            self._operation_buckets[operation].set_rate(rate_per_s * self._share)
+
+    def limit_operation(self, operation: str, rate_per_s: float) -> None:
+        """Send `operation`'s requests at most `rate_per_s` for the account (shared as above)."""
+        if rate_per_s <= 0:
+            raise ValueError(f"rate_per_s must be > 0, got {rate_per_s}")
+        self._operation_rates[operation] = rate_per_s
+        bucket = self._operation_buckets.get(operation)
+        if bucket is None:
+            self._operation_buckets[operation] = TokenBucket(
+                rate_per_s * self._share, clock=self._clock
+            )
+        else:
+            bucket.set_rate(rate_per_s * self._share)
 
     @property
     def breaker_state(self) -> BreakerState:
@@ -172,6 +192,9 @@ class AccountChannel:
         try:
             async with self._gate:
                 await self._bucket.acquire(self.sleep)
+                operation_bucket = self._operation_buckets.get(operation)
+                if operation_bucket is not None:
+                    await operation_bucket.acquire(self.sleep)
                 # no await between this wait and the send: nothing leaves inside a window
                 await self._throttle.wait(self.sleep)
                 answer = await self._send(request, operation)

@@ -40,8 +40,9 @@ class HealthObserver(DispatchObserver, Protocol):
     """A `DispatchObserver` that also tells operations and exact statuses apart, and sees
     throttling.
 
-    `operation` is a bounded label: "push", "poll", "login"; `code` the exact status where
-    it is a known one (`exchange.status_code`: "429", "other"), "none" without an answer.
+    `operation` is a bounded label: "push", "poll", "login", "limits" (reading an account's
+    stated rate limits); `code` the exact status where it is a known one
+    (`exchange.status_code`: "429", "other"), "none" without an answer.
     """
 
     def on_call(

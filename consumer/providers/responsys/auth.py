@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +13,14 @@ from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.exchange import Answer, Request
 from consumer.errors import AuthError, DispatchError
 from consumer.providers.responsys.account import ResponsysAccount
-from consumer.providers.responsys.wire import THROTTLED
+from consumer.providers.responsys.wire import RATELIMIT_PATH, THROTTLED, read_rate_limits
+
+log = logging.getLogger(__name__)
 
 AUTH_PATH = "/rest/api/v1.3/auth/token"
+# The share of each stated per-minute limit used: the provider counts in minutes, the bucket
+# in seconds, and the two windows do not line up.
+LIMIT_SHARE = 0.9
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -48,6 +54,7 @@ class ResponsysSession:
             session = self._session
             if session is None:
                 session = await self._login()
+                await self._learn_limits(session)
             elif self._clock() - session.issued_at >= self._account.token_refresh_s:
                 session = await self._refresh(session)
             self._session = session
@@ -81,6 +88,36 @@ class ResponsysSession:
             return await self._login()  # a refused refresh is healed by a fresh login
         except DispatchError:
             return await self._login()
+
+    async def _learn_limits(self, session: Session) -> None:
+        """Pace pushes, polls and logins to the account's stated per-minute limits.
+
+        Read after each password login; an account that states none, or an answer that
+        cannot be read, leaves the configured rate alone (and is logged, never raised).
+        """
+        url = session.endpoint.rstrip("/") + RATELIMIT_PATH
+        headers = {"Authorization": session.token, "Accept": "application/json"}
+        try:
+            answer = await self._channel.send(Request("GET", url, headers), operation="limits")
+        except DispatchError as err:
+            log.warning(
+                "Responsys account %r: rate limits not read (%s)", self._channel.account, err
+            )
+            return
+        limits = read_rate_limits(answer)
+        if not limits:
+            log.warning(
+                "Responsys account %r: rate limits not read (HTTP %d %s)",
+                self._channel.account,
+                answer.status,
+                answer.excerpt(80),
+            )
+            return
+        for operation, per_minute in limits.items():
+            self._channel.limit_operation(operation, per_minute * LIMIT_SHARE / 60)
+        log.info(
+            "Responsys account %r paced to its limits per minute: %s", self._channel.account, limits
+        )
 
     def _read(self, answer: Answer, fallback_endpoint: str | None) -> tuple[str, str]:
         """`read_login_answer`; a throttled login holds the account's calls for the wait."""

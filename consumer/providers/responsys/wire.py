@@ -20,6 +20,7 @@ from consumer.providers.responsys.push import ListType, Recipient, ResponsysPush
 
 TRIGGER_PATH = "/rest/haAsyncApi/v1.3/campaigns/{campaign}/push"
 REQUESTS_PATH = "/rest/haAsyncApi/v1.3/requests/{request_id}"
+RATELIMIT_PATH = "/rest/api/ratelimit"  # unversioned: /v1.3 gives 404
 BODY_OVERHEAD = len('{"recipientData":[],"referenceData":""}')
 
 # Branch on errorCode, not on the HTTP status: throttling arrives as a 401.
@@ -192,6 +193,44 @@ def account_wait_s(code: str, throttle_wait_s: float) -> float:
     if code == UNRECOVERABLE:
         return UNRECOVERABLE_WAIT_S
     return throttle_wait_s
+
+
+def read_rate_limits(answer: Answer) -> dict[str, int]:
+    """The per-minute limits `GET /rest/api/ratelimit` states for our calls, by operation.
+
+    Entries are `{limit, api, resource_path, verb, description}` (contract sheet 1.3); those
+    of functions we do not call, and unset (0) or unreadable limits, are left out; where
+    several match one operation, the smallest counts. Nothing readable: an empty dict.
+    """
+    body = answer.json()
+    if answer.status != 200 or not isinstance(body, list):
+        return {}
+    limits: dict[str, int] = {}
+    for entry in body:
+        if not isinstance(entry, dict):
+            continue
+        limit, path, verb = entry.get("limit"), entry.get("resource_path"), entry.get("verb")
+        if isinstance(limit, str) and limit.isdigit():
+            limit = int(limit)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+            continue
+        operation = _operation_of(str(path or ""), str(verb or ""))
+        if operation is not None:
+            limits[operation] = min(limit, limits.get(operation, limit))
+    return limits
+
+
+def _operation_of(path: str, verb: str) -> str | None:
+    path, verb = path.lower().rstrip("/"), verb.upper()
+    if path.endswith("/auth/token"):
+        return "login"
+    if "/haasyncapi/" not in path:
+        return None  # another function's limit (the classic trigger APIs, lists, ...)
+    if verb == "POST" and path.endswith("/push"):
+        return "push"
+    if verb == "GET" and "/requests/" in path:
+        return "poll"
+    return None
 
 
 def error_of(answer: Answer) -> Failed:

@@ -89,11 +89,12 @@ async def test_responsys_logins_pushes_and_polls_are_series_of_their_own() -> No
     assert answer.state is PollState.SUCCESS
     assert calls(registry, "responsys") == {
         ("login", "2xx", "200"): 1,
+        ("limits", "2xx", "200"): 1,  # GET /rest/api/ratelimit after the login
         ("push", "2xx", "202"): 1,
         ("poll", "2xx", "200"): 1,
     }
     latency = "push_provider_call_duration_seconds_count"
-    for operation in ("login", "push", "poll"):
+    for operation in ("login", "limits", "push", "poll"):
         labels = {"provider": "responsys", "account": "rs", "operation": operation}
         assert registry.get_sample_value(latency, labels) == 1, operation
 

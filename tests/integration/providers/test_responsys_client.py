@@ -146,32 +146,30 @@ async def test_token_is_refreshed_before_its_lifetime_runs_out(make_client):
     assert events.token_fetches == 2  # login, then a refresh (auth_type=token): no 401
 
 
-@pytest.mark.parametrize(
-    "sim_config", [ResponsysSimConfig(processing_s=0.0, trigger_per_min=1)], ids=["1-per-min"]
-)
+# The client paces itself to the limits GET /rest/api/ratelimit states (test below), so these
+# throttle the account as other users of its limits would: the simulator's throttle knob.
 async def test_api_limit_exceeded_within_a_calls_wait_is_waited_without_logging_in(
-    make_client, sim, sim_config
+    make_client, sim
 ):
     events, sleep = Events(), RecordedSleep()
-    events.on_retry_do = lambda: admin_post(sim, "clock/advance", {"seconds": 60})
+    events.on_retry_do = lambda: set_faults(sim)  # the minute has passed
     limits = replace(FAST, max_call_wait_s=60.0)
     client = make_client(events, sleep, throttle_wait_s=60.0, limits=limits)
     await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
+    set_faults(sim, throttle_rate=1.0)
     (result,) = await client.send(responsys_batch(responsys_intent("i2", [profile(2)])))
     assert (result.status, result.attempts) == (OutcomeStatus.PENDING, 2)
     assert sleep.waits == [60.0]
     assert events.token_fetches == 1  # throttling (a 401) is not a reason to log in again
 
 
-@pytest.mark.parametrize(
-    "sim_config", [ResponsysSimConfig(processing_s=0.0, trigger_per_min=1)], ids=["1-per-min"]
-)
 async def test_api_limit_exceeded_longer_than_a_call_waits_holds_the_account_and_ends_transient(
-    make_client, sim, sim_config
+    make_client, sim
 ):
     events, sleep = Events(), RecordedSleep()
     client = make_client(events, sleep, throttle_wait_s=60.0)  # max_call_wait_s 5 by default
     await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
+    set_faults(sim, throttle_rate=1.0)
     (result,) = await client.send(responsys_batch(responsys_intent("i2", [profile(2)])))
     # not FAILED for good: the pipeline parks the intent and tries again after the window
     assert (result.status, result.transient, result.attempts) == (OutcomeStatus.FAILED, True, 1)
@@ -370,3 +368,36 @@ async def test_a_throttled_refresh_holds_the_account_and_does_not_log_in_again(
     )
     assert events.token_fetches == 1
     assert client.throttled_for_s() > 55.0  # every call of the account waits the minute
+
+
+@pytest.mark.parametrize(
+    "sim_config", [ResponsysSimConfig(processing_s=0.0, trigger_per_min=6)], ids=["6-per-min"]
+)
+async def test_pushes_are_paced_to_the_limit_the_account_states(sim, sim_config):
+    now, waits = [0.0], []
+
+    async def sleep(seconds: float) -> None:  # the client's time and the simulator's move on
+        waits.append(seconds)
+        now[0] += seconds
+        admin_post(sim, "clock/advance", {"seconds": seconds})
+
+    events = Events()
+    account = account_for(sim)
+    channel = AccountChannel(
+        "responsys", "rs", account.limits, events, clock=lambda: now[0], sleep=sleep
+    )
+    client = ResponsysClient("rs", account, channel=channel)
+    try:
+        results = [
+            await client.send(responsys_batch(responsys_intent(f"i{n}", [profile(n)])))
+            for n in range(8)
+        ]
+    finally:
+        await client.aclose()
+    # read from GET /rest/api/ratelimit after the login: 6 triggers a minute, of which the
+    # client uses 90 %, one every 11.1 s; sent back to back, the 7th would be throttled
+    assert [(result.status, result.attempts) for (result,) in results] == [
+        (OutcomeStatus.PENDING, 1)
+    ] * 8
+    assert [round(wait, 1) for wait in waits] == [11.1] * 7
+    assert events.retries == []

@@ -324,3 +324,23 @@ async def test_an_open_circuit_ends_the_retried_call_at_once_as_transient(
     assert (tried.value, tried.attempts, tried.transient) == ("error CIRCUIT_OPEN", 3, True)
     assert len(provider.sent_at("/a")) == 2  # the third try was refused unsent
     assert events.short_circuits == ["push"]
+
+
+async def test_an_operations_own_limit_paces_it_and_no_other(make_channel, time, provider):
+    channel = make_channel()
+    channel.limit_operation("push", 2.0)  # Responsys' stated limit for its trigger, say
+    pushes = [channel.send(request("/push"), operation="push") for _ in range(4)]
+    polls = [channel.send(request("/poll"), operation="poll") for _ in range(4)]
+    await time.run(*pushes, *polls)
+    assert provider.sent_at("/poll") == [0.0] * 4
+    assert provider.sent_at("/push") == [0.0, 0.0, 0.5, 1.0]  # a burst of 2, then 2 per s
+
+
+async def test_an_instances_share_of_the_rate_applies_to_operation_limits_too(
+    make_channel, time, provider
+):
+    channel = make_channel()
+    channel.share_rate(0.5)  # two instances share the account
+    channel.limit_operation("push", 2.0)
+    await time.run(*(channel.send(request("/push"), operation="push") for _ in range(3)))
+    assert provider.sent_at("/push") == [0.0, 1.0, 2.0]  # 1 per s: half of the 2

@@ -12,6 +12,7 @@ from consumer.providers.responsys.wire import (
     Queued,
     judge_trigger,
     poll_request,
+    read_rate_limits,
     recipient_data,
     trigger_body,
     trigger_request,
@@ -224,3 +225,45 @@ def test_bad_login_answers_raise_auth_error_without_the_password(
     with pytest.raises(AuthError) as caught:
         read_login_answer(Answer(status, body), None)
     assert (caught.value.retriable, caught.value.transient) == (retriable, transient)
+
+
+def limit(value: object, path: str, verb: str) -> dict[str, object]:
+    return {"limit": value, "api": "x", "resource_path": path, "verb": verb, "description": ""}
+
+
+def test_rate_limits_are_read_for_the_calls_the_client_makes():
+    entries = [
+        limit(10, "/rest/api/v1.3/auth/token", "POST"),
+        limit(200, "/rest/haAsyncApi/v1.3/campaigns/{campaignName}/push", "POST"),
+        limit("900", "/rest/haAsyncApi/v1.3/requests/{requestId}", "get"),  # lenient types
+        limit(150, "/rest/api/v1.3/campaigns/{campaignName}/push", "POST"),  # not HA async
+        limit(50, "/rest/api/v1.3/lists/{listName}/members", "POST"),
+        limit(120, "/rest/haAsyncApi/v1.3/campaigns/{campaignName}/push/", "POST"),  # smaller
+    ]
+    answer = Answer(200, json.dumps(entries).encode())
+    assert read_rate_limits(answer) == {"login": 10, "push": 120, "poll": 900}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(500, b'{"errorCode": "UNEXPECTED_EXCEPTION"}'),  # a bad token
+        Answer(404, b""),
+        Answer(200, b"<html/>"),
+        Answer(200, b'{"limit": 200}'),  # not a list
+        Answer(
+            200,
+            json.dumps(
+                [
+                    limit(0, "/rest/haAsyncApi/v1.3/campaigns/{c}/push", "POST"),  # unset
+                    limit(True, "/rest/haAsyncApi/v1.3/campaigns/{c}/push", "POST"),
+                    limit(-5, "/rest/haAsyncApi/v1.3/requests/{r}", "GET"),
+                    limit(200, None, "POST"),
+                    "text",
+                ]
+            ).encode(),
+        ),
+    ],
+)
+def test_rate_limits_that_cannot_be_read_give_none(answer):
+    assert read_rate_limits(answer) == {}
