@@ -190,11 +190,12 @@ class AccountChannel:
             )
         verdict = False
         try:
+            operation_bucket = self._operation_buckets.get(operation)
+            if operation_bucket is not None:
+                # outside the gate: polls waiting for their own limit hold no room pushes need
+                await operation_bucket.acquire(self.sleep)
             async with self._gate:
                 await self._bucket.acquire(self.sleep)
-                operation_bucket = self._operation_buckets.get(operation)
-                if operation_bucket is not None:
-                    await operation_bucket.acquire(self.sleep)
                 # no await between this wait and the send: nothing leaves inside a window
                 await self._throttle.wait(self.sleep)
                 answer = await self._send(request, operation)

@@ -344,3 +344,15 @@ async def test_an_instances_share_of_the_rate_applies_to_operation_limits_too(
     channel.limit_operation("push", 2.0)
     await time.run(*(channel.send(request("/push"), operation="push") for _ in range(3)))
     assert provider.sent_at("/push") == [0.0, 1.0, 2.0]  # 1 per s: half of the 2
+
+
+async def test_calls_waiting_for_their_operations_limit_leave_room_for_others(
+    make_channel, time, provider
+):
+    channel = make_channel(concurrency=1)
+    channel.limit_operation("poll", 1.0)
+    polls = [channel.send(request("/poll"), operation="poll") for _ in range(3)]
+    push = after(time, 0.1, channel, "/push")
+    await time.run(*polls, push)
+    assert provider.sent_at("/poll") == [0.0, 1.0, 2.0]
+    assert provider.sent_at("/push") == [0.1]  # not behind the polls' waits
