@@ -9,6 +9,12 @@ from pydantic import Field, SecretStr, field_validator
 
 from consumer.dispatch.limits import DispatchLimits
 from consumer.providers.accounts import AccountSettings, http_url, non_blank, secret
+from consumer.providers.responsys.wire import (
+    CAPACITY_WAIT_S,
+    THROTTLED_WAIT_S,
+    UNRECOVERABLE_WAIT_S,
+    Waits,
+)
 
 MAX_TARGETS = 200  # recipients per trigger call (seed)
 # "10 MB" (the seed), read as the smaller 10,000,000 bytes: larger payloads are dropped
@@ -31,8 +37,12 @@ class ResponsysAccount(AccountSettings):
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, gt=0, le=MAX_BODY_BYTES)
     # Refresh well before the documented 2 h token lifetime.
     token_refresh_s: float = Field(default=90 * 60.0, gt=0)
-    # Wait after API_LIMIT_EXCEEDED ("try again in a minute").
-    throttle_wait_s: float = Field(default=60.0, ge=0)
+    # How long answers hold the account: API_LIMIT_EXCEEDED ("try again in a minute"),
+    # INTERNAL_CAPACITY_LIMIT_EXCEEDED (tried again each minute of its 10-minute window),
+    # UNRECOVERABLE_EXCEPTION (Oracle: wait about 30 s and resubmit).
+    throttle_wait_s: float = Field(default=THROTTLED_WAIT_S, ge=0)
+    capacity_wait_s: float = Field(default=CAPACITY_WAIT_S, ge=0)
+    unrecoverable_wait_s: float = Field(default=UNRECOVERABLE_WAIT_S, ge=0)
     # The Message-Expiration header in seconds; None leaves the provider's default (3600).
     message_expiration_s: int | None = Field(default=None, gt=0)
 
@@ -46,6 +56,11 @@ class ResponsysAccount(AccountSettings):
         if limits.breaker_max_reset_s is not None:
             return limits
         return replace(limits, breaker_max_reset_s=max(OUTAGE_PROBE_S, limits.breaker_reset_s))
+
+    @property
+    def waits(self) -> Waits:
+        """How long this account's holding answers hold it."""
+        return Waits(self.throttle_wait_s, self.capacity_wait_s, self.unrecoverable_wait_s)
 
     _url = field_validator("login_url")(http_url)
     _user = field_validator("user_name")(non_blank)

@@ -26,7 +26,6 @@ from consumer.providers.responsys.wire import (
     Failed,
     Queued,
     TriggerOutcome,
-    account_wait_s,
     error_of,
     failed_from_error,
     judge_trigger,
@@ -84,7 +83,7 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
         expiration = self.account.message_expiration_s
 
         def judge(answer: Answer) -> TriggerOutcome | Retry[TriggerOutcome]:
-            return judge_trigger(answer, self.account.throttle_wait_s)
+            return judge_trigger(answer, self.account.waits)
 
         tried: Tried[TriggerOutcome] = await self.call(
             self._session,
@@ -117,7 +116,7 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
                 self._session.invalidate(session)
                 continue
             if code in ACCOUNT_WAITS:  # the account's state: pushes wait too, not only this poll
-                self.channel.throttle(account_wait_s(code, self.account.throttle_wait_s), code)
+                self.channel.throttle(self.account.waits.of(code), code)
             return read_poll_answer(request_id, answer)
         return read_poll_answer(request_id, answer)
 

@@ -27,18 +27,37 @@ BODY_OVERHEAD = len('{"recipientData":[],"referenceData":""}')
 INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a secret
 THROTTLED = "API_LIMIT_EXCEEDED"
 # The account's separate capacity limit, reset every 10 minutes (contract sheet 1.3; its
-# HTTP status is not documented). Tried again each minute: at most ten refused calls per
-# window, against waiting out a window of which any part may be left.
+# HTTP status is not documented).
 CAPACITY = "INTERNAL_CAPACITY_LIMIT_EXCEEDED"
-CAPACITY_WAIT_S = 60.0
 # AFTM's server-side error: Oracle's advice is to wait about 30 s and resubmit.
 UNRECOVERABLE = "UNRECOVERABLE_EXCEPTION"
-UNRECOVERABLE_WAIT_S = 30.0
 # A failover is under way (we call the AFTM endpoints already): it passes, the push waits.
 SECONDARY = "API_NOT_ALLOWED_IN_SECONDARY"
 TRANSIENT_CODES = frozenset({"UNABLE_TO_SUBMIT_ASYNC_REQUEST", "UNEXPECTED_EXCEPTION", SECONDARY})
 # Codes that hold the whole account for a while: the provider's limit or fault, not the call's.
 ACCOUNT_WAITS = frozenset({THROTTLED, CAPACITY, UNRECOVERABLE})
+THROTTLED_WAIT_S = 60.0  # API_LIMIT_EXCEEDED: "try again in a minute"
+# Tried again each minute: at most ten refused calls per 10-minute window, against waiting
+# out a window of which any part may be left.
+CAPACITY_WAIT_S = 60.0
+UNRECOVERABLE_WAIT_S = 30.0  # Oracle's advice
+
+
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """How long each answer in `ACCOUNT_WAITS` holds the account, in seconds."""
+
+    throttled_s: float = THROTTLED_WAIT_S
+    capacity_s: float = CAPACITY_WAIT_S
+    unrecoverable_s: float = UNRECOVERABLE_WAIT_S
+
+    def of(self, code: str) -> float:
+        """The hold for `code` (one of `ACCOUNT_WAITS`; any other: the throttle's)."""
+        if code == CAPACITY:
+            return self.capacity_s
+        if code == UNRECOVERABLE:
+            return self.unrecoverable_s
+        return self.throttled_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +177,7 @@ def poll_request(endpoint: str, request_id: str, token: str) -> Request:
     return Request("GET", endpoint.rstrip("/") + path, headers)
 
 
-def judge_trigger(answer: Answer, throttle_wait_s: float) -> TriggerOutcome | Retry[TriggerOutcome]:
+def judge_trigger(answer: Answer, waits: Waits) -> TriggerOutcome | Retry[TriggerOutcome]:
     """Read one trigger answer: queued, failed for good, or retry (after re-login / a wait)."""
     if answer.status in (200, 202):
         return _queued(answer)
@@ -167,10 +186,10 @@ def judge_trigger(answer: Answer, throttle_wait_s: float) -> TriggerOutcome | Re
     if code == INVALID_TOKEN:
         return Retry(failed, reauth=True)
     if code in ACCOUNT_WAITS:
-        return Retry(failed, wait_s=account_wait_s(code, throttle_wait_s), reason=code)
+        return Retry(failed, wait_s=waits.of(code), reason=code)
     if answer.status == 429:  # not Responsys' own throttling (a gateway's): a wait all the same
         wait_s = answer.retry_after_s()
-        return Retry(failed, wait_s=throttle_wait_s if wait_s is None else wait_s, reason=code)
+        return Retry(failed, wait_s=waits.throttled_s if wait_s is None else wait_s, reason=code)
     if code in TRANSIENT_CODES or answer.status >= 500:
         return Retry(failed)
     return failed
@@ -184,15 +203,6 @@ def _queued(answer: Answer) -> Queued | Failed:
     return Failed(
         answer.status, "CONTRACT_BROKEN", f"accepted without a requestId: {answer.excerpt()}"
     )
-
-
-def account_wait_s(code: str, throttle_wait_s: float) -> float:
-    """How long an answer with one of `ACCOUNT_WAITS` holds the account."""
-    if code == CAPACITY:
-        return CAPACITY_WAIT_S
-    if code == UNRECOVERABLE:
-        return UNRECOVERABLE_WAIT_S
-    return throttle_wait_s
 
 
 def read_rate_limits(answer: Answer) -> dict[str, int]:

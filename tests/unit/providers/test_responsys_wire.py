@@ -10,6 +10,7 @@ from consumer.providers.responsys.push import ListType, Recipient
 from consumer.providers.responsys.wire import (
     Failed,
     Queued,
+    Waits,
     judge_trigger,
     poll_request,
     read_rate_limits,
@@ -99,14 +100,14 @@ def test_poll_request_is_one_id_per_get():
 
 def test_202_with_request_id_is_queued():
     body = b'{"requestId": "YjN1", "apiName": "HaAsyncTriggerPush", "status": "REQUEST_ACCEPTED"}'
-    assert judge_trigger(Answer(202, body), 60.0) == Queued("YjN1", 202)
+    assert judge_trigger(Answer(202, body), Waits()) == Queued("YjN1", 202)
 
 
 @pytest.mark.parametrize(
     "body", [b"", b"<html/>", b'{"status": "REQUEST_ACCEPTED"}', b'{"requestId": 7}']
 )
 def test_202_without_a_request_id_fails_as_a_broken_contract(body):
-    outcome = judge_trigger(Answer(202, body), 60.0)
+    outcome = judge_trigger(Answer(202, body), Waits())
     assert isinstance(outcome, Failed)
     assert (outcome.http_status, outcome.error_code) == (202, "CONTRACT_BROKEN")
 
@@ -118,13 +119,13 @@ def envelope(code: str, detail: str = "d") -> bytes:
 
 
 def test_invalid_token_asks_for_a_new_login():
-    verdict = judge_trigger(Answer(401, envelope("INVALID_TOKEN")), 60.0)
+    verdict = judge_trigger(Answer(401, envelope("INVALID_TOKEN")), Waits())
     assert isinstance(verdict, Retry)
     assert verdict.reauth
 
 
 def test_api_limit_exceeded_with_401_waits_the_throttle_time_without_login():
-    verdict = judge_trigger(Answer(401, envelope("API_LIMIT_EXCEEDED")), 7.5)
+    verdict = judge_trigger(Answer(401, envelope("API_LIMIT_EXCEEDED")), Waits(throttled_s=7.5))
     assert isinstance(verdict, Retry)
     assert (verdict.wait_s, verdict.reauth) == (7.5, False)
 
@@ -142,7 +143,9 @@ def test_api_limit_exceeded_with_401_waits_the_throttle_time_without_login():
     ],
 )
 def test_permanent_codes_fail_without_retry(status, code):
-    assert judge_trigger(Answer(status, envelope(code, "why")), 60.0) == Failed(status, code, "why")
+    assert judge_trigger(Answer(status, envelope(code, "why")), Waits()) == Failed(
+        status, code, "why"
+    )
 
 
 @pytest.mark.parametrize(
@@ -154,7 +157,7 @@ def test_permanent_codes_fail_without_retry(status, code):
     ],
 )
 def test_transient_failures_are_retried(status, body):
-    verdict = judge_trigger(Answer(status, body), 60.0)
+    verdict = judge_trigger(Answer(status, body), Waits())
     assert isinstance(verdict, Retry)
     assert verdict.otherwise.http_status == status
 
@@ -168,7 +171,7 @@ def test_transient_failures_are_retried(status, body):
     ],
 )
 def test_faults_that_pass_are_retried_with_backoff_not_failed(status, body):
-    verdict = judge_trigger(Answer(status, body), 60.0)
+    verdict = judge_trigger(Answer(status, body), Waits())
     assert isinstance(verdict, Retry)
     assert (verdict.wait_s, verdict.reauth) == (None, False)
 
@@ -176,13 +179,15 @@ def test_faults_that_pass_are_retried_with_backoff_not_failed(status, body):
 @pytest.mark.parametrize(
     ("status", "code", "wait_s"),
     [
-        (403, "INTERNAL_CAPACITY_LIMIT_EXCEEDED", 60.0),  # its window resets every 10 minutes
-        (500, "INTERNAL_CAPACITY_LIMIT_EXCEEDED", 60.0),
-        (500, "UNRECOVERABLE_EXCEPTION", 30.0),  # Oracle: wait about 30 s and resubmit
+        (403, "INTERNAL_CAPACITY_LIMIT_EXCEEDED", 6.0),  # its window resets every 10 minutes
+        (500, "INTERNAL_CAPACITY_LIMIT_EXCEEDED", 6.0),
+        (500, "UNRECOVERABLE_EXCEPTION", 3.0),  # Oracle: wait about 30 s and resubmit
+        (401, "API_LIMIT_EXCEEDED", 7.5),
     ],
 )
 def test_account_limits_and_faults_hold_the_account_instead_of_failing(status, code, wait_s):
-    verdict = judge_trigger(Answer(status, envelope(code)), 7.5)
+    waits = Waits(throttled_s=7.5, capacity_s=6.0, unrecoverable_s=3.0)
+    verdict = judge_trigger(Answer(status, envelope(code)), waits)
     assert isinstance(verdict, Retry)
     assert (verdict.wait_s, verdict.reason, verdict.reauth) == (wait_s, code, False)
 
@@ -196,7 +201,7 @@ def test_account_limits_and_faults_hold_the_account_instead_of_failing(status, c
     ],
 )
 def test_a_gateways_429_is_a_wait_not_a_failure(headers, wait_s):
-    verdict = judge_trigger(Answer(429, b"Too Many Requests", headers), 7.5)
+    verdict = judge_trigger(Answer(429, b"Too Many Requests", headers), Waits(throttled_s=7.5))
     assert isinstance(verdict, Retry)
     assert verdict.wait_s == wait_s
 
@@ -267,3 +272,7 @@ def test_rate_limits_are_read_for_the_calls_the_client_makes():
 )
 def test_rate_limits_that_cannot_be_read_give_none(answer):
     assert read_rate_limits(answer) == {}
+
+
+def test_the_holds_default_to_the_documented_waits():
+    assert Waits() == Waits(throttled_s=60.0, capacity_s=60.0, unrecoverable_s=30.0)
