@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.observer import DispatchObserver
@@ -29,6 +29,7 @@ from consumer.providers.azure.wire import (
     Call,
     CallOutcome,
     Failed,
+    Span,
     TooLarge,
     base_bytes,
     batch_call,
@@ -53,6 +54,7 @@ class CallRecord:
     outcome: CallOutcome
     attempts: int
     transient: bool = False  # failed, but the provider did not say no: try again later
+    split: bool = False  # a 413: the records of its pieces follow and answer for its devices
 
 
 class AzureClient(ClientBase[AzureAccount, str]):
@@ -114,7 +116,7 @@ class AzureClient(ClientBase[AzureAccount, str]):
         limit = self.too_large(len(body))
         pieces = split_call(call, limit, data)
         nested = await asyncio.gather(*(self._call(url, data, piece) for piece in pieces))
-        return [record, *(item for records in nested for item in records)]
+        return [replace(record, split=True), *(item for records in nested for item in records)]
 
 
 def records_by_part(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:
@@ -130,43 +132,79 @@ def fold_part(index: int, part: Part, records: list[CallRecord]) -> PartResult:
     """One part's result from the calls that carried any of its devices (`records`).
 
     `attempts` sums the tries of those calls, `provider_calls` counts them (a 413'd call and
-    its halves all count). A failed call carrying any device of the part fails the part.
+    its pieces all count). The calls that answered (not split further) decide: all took
+    their devices, the part is ACCEPTED; one call, its failure. Several calls, not all
+    taken: the part is FAILED with `pieces`, one per answered run of its devices, so only
+    the runs that did not go through are tried again or failed.
     """
-    mine = records  # the calls that carried any device of this part
-    attempts = sum(record.attempts for record in mine)
-    failed = [
-        record
-        for record in mine
-        if isinstance(record.outcome, Failed)
-        or (isinstance(record.outcome, TooLarge) and call_size(record.call) == 1)
-    ]
-    if failed:
-        # a permanent failure decides; only when every failure is transient does the part wait
-        first = next((record for record in failed if not record.transient), failed[0])
-        outcome = first.outcome.failed if isinstance(first.outcome, TooLarge) else first.outcome
-        assert isinstance(outcome, Failed)
-        return PartResult(
-            OutcomeStatus.FAILED,
-            http_status=outcome.http_status,
-            error_code=outcome.error_code,
-            error_message=outcome.error_message,
-            attempts=attempts,
-            provider_calls=len(mine),
-            transient=all(record.transient for record in failed),
+    attempts = sum(record.attempts for record in records)
+    answered = [record for record in records if not record.split]
+    failed = [record for record in answered if _failure(record) is not None]
+    if not failed:
+        rejected = sorted(
+            (offset, device)
+            for record in answered
+            if isinstance(record.outcome, Accepted) and record.outcome.invalid
+            for span in record.call
+            if span.part == index
+            for offset, device in enumerate(span.device_ids, span.start)
+            if device in record.outcome.invalid
         )
-    rejected = sorted(
-        (offset, device)
-        for record in mine
-        if isinstance(record.outcome, Accepted) and record.outcome.invalid
+        return PartResult(
+            OutcomeStatus.ACCEPTED,
+            rejected=tuple(RejectedTarget(device, REJECT_REASON) for _, device in rejected),
+            http_status=200 if records else None,
+            attempts=attempts,
+            provider_calls=len(records),
+        )
+    # a permanent failure decides the summary; only when every failure is transient it waits
+    first = next((record for record in failed if not record.transient), failed[0])
+    summary = _run_result(first, index, attempts, len(records))
+    runs = [
+        (Part(part.intent, part.start + span.start, part.start + span.stop), record, span)
+        for record in answered
         for span in record.call
         if span.part == index
-        for offset, device in enumerate(span.device_ids, span.start)
-        if device in record.outcome.invalid
+    ]
+    if len(runs) == 1:
+        return summary
+    pieces = tuple(
+        (run, _run_result(record, index, attempts, len(records) if n == 0 else 0, span))
+        for n, (run, record, span) in enumerate(runs)
     )
+    return replace(summary, pieces=pieces)
+
+
+def _failure(record: CallRecord) -> Failed | None:
+    """The failure of an answered call, or None when it took its devices."""
+    outcome = record.outcome
+    if isinstance(outcome, TooLarge):
+        return outcome.failed  # too large and not split further
+    return outcome if isinstance(outcome, Failed) else None
+
+
+def _run_result(
+    record: CallRecord, index: int, attempts: int, calls: int, span: Span | None = None
+) -> PartResult:
+    """What one answered call said about part `index`'s devices (those of `span`)."""
+    failure = _failure(record)
+    if failure is not None:
+        return PartResult(
+            OutcomeStatus.FAILED,
+            http_status=failure.http_status,
+            error_code=failure.error_code,
+            error_message=failure.error_message,
+            attempts=attempts,
+            provider_calls=calls,
+            transient=record.transient,
+        )
+    assert isinstance(record.outcome, Accepted)
+    invalid = record.outcome.invalid
+    devices = span.device_ids if span is not None else ()
     return PartResult(
         OutcomeStatus.ACCEPTED,
-        rejected=tuple(RejectedTarget(device, REJECT_REASON) for _, device in rejected),
-        http_status=200 if mine else None,
+        rejected=tuple(RejectedTarget(d, REJECT_REASON) for d in devices if d in invalid),
+        http_status=200,
         attempts=attempts,
-        provider_calls=len(mine),
+        provider_calls=calls,
     )

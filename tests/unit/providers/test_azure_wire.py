@@ -195,20 +195,35 @@ def test_fold_maps_invalid_devices_back_to_each_part_in_order():
     assert (second.attempts, second.provider_calls) == (3, 2)
 
 
-def test_fold_fails_a_part_when_any_call_carrying_it_failed():
-    batch = azure_batch(azure_intent("i1", ["a", "b"]))
+def test_fold_fails_only_the_run_of_a_part_whose_call_failed():
+    intent = azure_intent("i1", ["a", "b"])
+    batch = azure_batch(intent)
     calls = split_call(batch_call(batch), 1, None)
     records = [
         CallRecord(calls[0], Accepted(frozenset()), 1),
         CallRecord(calls[1], Failed(400, "Bad", "bad request"), 1),
     ]
     result = fold_part(0, batch.parts[0], records)
+    # the summary is the failure; the pieces say which devices it was
     assert (result.status, result.http_status, result.error_code, result.error_message) == (
         OutcomeStatus.FAILED,
         400,
         "Bad",
         "bad request",
     )
+    (taken, taken_result), (refused, refused_result) = result.pieces
+    assert ((taken.start, taken.stop), taken_result.status) == ((0, 1), OutcomeStatus.ACCEPTED)
+    assert ((refused.start, refused.stop), refused_result.status) == ((1, 2), OutcomeStatus.FAILED)
+    # the part's counts travel once, on its first piece
+    assert [r.provider_calls for _, r in result.pieces] == [2, 0]
+
+
+def test_fold_without_a_failure_has_no_pieces():
+    batch = azure_batch(azure_intent("i1", ["a", "b"]))
+    calls = split_call(batch_call(batch), 1, None)
+    records = [CallRecord(call, Accepted(frozenset()), 1) for call in calls]
+    result = fold_part(0, batch.parts[0], records)
+    assert (result.status, result.pieces, result.provider_calls) == (OutcomeStatus.ACCEPTED, (), 2)
 
 
 def test_fold_a_single_device_still_too_large_fails_its_part():
