@@ -58,10 +58,14 @@ def late_faults() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def client(sim: str, late_faults: dict[str, Any]) -> AsyncIterator[AzureClient]:
+def events(sim: str, late_faults: dict[str, Any]) -> Events:
+    return FaultsAfterFirstPush(sim, **late_faults)
+
+
+@pytest.fixture
+async def client(sim: str, events: Events) -> AsyncIterator[AzureClient]:
     # one call at a time, so the pieces of a split go out in order
     account = account_for(sim, limits=replace(FAST, concurrency=1))
-    events = FaultsAfterFirstPush(sim, **late_faults)
     channel = AccountChannel("azure", "az", account.limits, events, sleep=RecordedSleep())
     client = AzureClient("az", account, channel=channel)
     yield client
@@ -135,3 +139,35 @@ async def test_a_piece_refused_for_good_after_a_413_rejects_only_its_devices(cli
     assert rejected
     assert pushed.isdisjoint(rejected)
     assert pushed | rejected == set(devices)
+
+
+async def test_a_413_halves_the_call_by_devices(client, sim):
+    devices = [dev(n) for n in range(40)]  # about 1.4 KB; 20 devices make about 720 bytes
+    (result,) = await client.send(azure_batch(azure_intent("i1", devices)))
+    assert result.status is OutcomeStatus.ACCEPTED
+    assert [len(r["targets"]) for r in ledger(sim)["records"]] == [20, 20]
+
+
+async def test_data_leaving_no_room_for_a_device_fails_in_a_few_calls_not_one_per_device(
+    client, sim, events
+):
+    data = {"body": "x" * 2000}  # over the 1 KiB limit without any device
+    (result,) = await client.send(
+        azure_batch(azure_intent("i1", [dev(n) for n in range(64)], data))
+    )
+    assert (result.status, result.http_status, result.error_code) == (
+        OutcomeStatus.FAILED,
+        413,
+        "RequestEntityTooLarge",
+    )
+    assert events.calls.count("4xx") <= 7  # halves down to one device: 64, 32, ..., 1
+    # a later intent with the same content is answered from that refusal, without a call
+    refused = events.calls.count("4xx")
+    batcher = Batcher({"az": client}, linger_s=0.05)
+    _, ready = batcher.add(azure_intent("i2", [dev(n) for n in range(64, 128)], data))
+    results = [r for call in ready + batcher.flush() for r in await client.send(call)]
+    assert {(r.status, r.http_status, r.provider_calls) for r in results} == {
+        (OutcomeStatus.FAILED, 413, 0)
+    }
+    assert events.calls.count("4xx") == refused
+    assert ledger(sim)["calls"] == 0
