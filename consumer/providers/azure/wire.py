@@ -21,6 +21,7 @@ from consumer.errors import DispatchError
 from consumer.model import Batch, Part
 from consumer.providers.azure.account import AzureAccount
 from consumer.providers.azure.push import AzurePush
+from consumer.providers.azure.retry_after import retry_after_s
 
 API_VERSION = "2014-12-01"
 REJECT_REASON = "invalidDeviceIds"
@@ -224,15 +225,6 @@ def judge_push(answer: Answer) -> CallOutcome | Retry[CallOutcome]:
 def failed_from_error(err: DispatchError) -> Failed:
     """A wire failure, open circuit or auth failure as a failed call."""
     return Failed(err.http_status, err.error_code or type(err).__name__, str(err))
-
-
-def retry_after_s(answer: Answer) -> float | None:
-    """The `Retry-After` header in seconds, when it is a number."""
-    value = answer.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _read_accepted(answer: Answer) -> Accepted | Failed:

@@ -1,4 +1,6 @@
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import given
@@ -11,6 +13,7 @@ from consumer.model import OutcomeStatus, RejectedTarget
 from consumer.providers.azure.account import AzureAccount
 from consumer.providers.azure.auth import read_token_answer
 from consumer.providers.azure.client import CallRecord, fold_part, records_by_part
+from consumer.providers.azure.retry_after import retry_after_s
 from consumer.providers.azure.wire import (
     Accepted,
     Failed,
@@ -151,6 +154,20 @@ def test_429_with_a_non_numeric_retry_after_falls_back_to_backoff():
     verdict = judge_push(Answer(429, b"{}", {"retry-after": "soon"}))
     assert isinstance(verdict, Retry)
     assert verdict.wait_s is None
+
+
+def test_429_waits_until_a_retry_after_http_date():
+    answer = Answer(429, b"{}", {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert retry_after_s(answer, now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=UTC)) == 30.0
+    assert retry_after_s(answer, now=datetime(2015, 10, 21, 7, 29, tzinfo=UTC)) == 0.0  # past
+
+
+def test_429_with_a_retry_after_date_waits_by_the_wall_clock():
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    verdict = judge_push(Answer(429, b"{}", {"retry-after": soon}))
+    assert isinstance(verdict, Retry)
+    assert verdict.wait_s is not None
+    assert 27.0 < verdict.wait_s <= 30.0  # the date has whole seconds
 
 
 def test_5xx_is_retried():
