@@ -135,7 +135,9 @@ class PartResult:
     `status` is ACCEPTED (sent; some targets may be listed in `rejected`), PENDING (an
     asynchronous provider queued it under `request_id`) or FAILED. A FAILED result is
     `transient` when the provider did not say no (5xx, timeouts, throttling, an open
-    circuit): the part waits and is tried again; otherwise the failure is final.
+    circuit): the part waits and is tried again; otherwise the failure is final. A result
+    with `pieces` is concluded piece by piece: only the pieces that failed transiently
+    wait, and the targets of the others are never sent again.
     """
 
     status: OutcomeStatus
@@ -147,6 +149,11 @@ class PartResult:
     attempts: int = 1
     provider_calls: int = 1
     transient: bool = False
+    # Runs of the part's targets the provider answered differently (a 413 split the call
+    # and not every piece succeeded): each run as a part with its own result, in order,
+    # the part's counts on the first. Empty when one answer serves the whole part; the
+    # fields above then say it all, else they summarize (the failure that decides).
+    pieces: tuple[tuple[Part, PartResult], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

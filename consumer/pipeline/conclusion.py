@@ -3,7 +3,8 @@
 Pure: no I/O. Every answer final (accepted, rejected, a permanent failure): one final
 outcome. Some part failed transiently (the provider did not say no): the intent is parked
 to be tried again, only its unanswered targets, unless it can no longer be delivered in
-time, which makes it EXPIRED.
+time, which makes it EXPIRED. A part whose result has `pieces` (a split call answered
+runs of it differently) is concluded piece by piece.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def conclude(
         # the usual case, for nearly every intent: one part, taken by the provider (the
         # condition of `outcomes.merge`'s own shortcut, without building `waiting` first)
         return Conclusion(outcomes.merge(intent, results, dispatched_at, now))
+    results = _by_piece(results)
     waiting = [(part, result) for part, result in results if _waits(result)]
     if not waiting:
         return Conclusion(outcomes.merge(intent, results, dispatched_at, now, earlier))
@@ -74,6 +76,14 @@ def conclude(
     )
     delayed = outcomes.delayed(intent, parked, now) if attempt == 1 else None
     return Conclusion(delayed, parked)
+
+
+def _by_piece(results: Sequence[tuple[Part, PartResult]]) -> Sequence[tuple[Part, PartResult]]:
+    """Each part, or its pieces where the provider answered runs of it differently: a piece
+    that was taken is done (never resent), only a piece that failed transiently waits."""
+    if not any(result.pieces for _, result in results):
+        return results
+    return [piece for part, result in results for piece in (result.pieces or ((part, result),))]
 
 
 def _waits(result: PartResult) -> bool:

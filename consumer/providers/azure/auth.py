@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.exchange import Answer, Request
 from consumer.errors import AuthError
+from consumer.providers.azure.retry_after import retry_after_s
 
 FORM = "application/x-www-form-urlencoded"
 AZURE_RESOURCE = "https://management.core.windows.net/"
@@ -85,6 +86,10 @@ class ClientCredentialsTokenSource:
         async with self._lock:  # one fetch at a time; waiters reuse its token
             if self._token is None or self._clock() >= self._refresh_at:
                 answer = await self._channel.send(self._request(), operation="login")
+                wait_s = retry_after_s(answer) if answer.status == 429 else None
+                if wait_s is not None:
+                    # the account is throttled, not the token: every call waits the window
+                    self._channel.throttle(wait_s)
                 self._token, lifetime_s = read_token_answer(answer)
                 margin_s = min(self._config.refresh_margin_s, lifetime_s / 5)
                 self._refresh_at = self._clock() + lifetime_s - margin_s

@@ -1,15 +1,15 @@
 """Azure Mobile Engagement client: push a saved manual campaign to device ids.
 
-A batch is one planned call. A 413 teaches the account a smaller body size and cuts the
-call into pieces within it (not halves of halves); answers fold back into one
-`PartResult` per part.
+A batch is one planned call. A 413 teaches the account a smaller body size (for the calls
+the batcher plans next) and halves the call by devices, first half first, down to single
+devices; answers fold back into one `PartResult` per part, with pieces where its devices
+were answered differently.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.observer import DispatchObserver
@@ -29,18 +29,20 @@ from consumer.providers.azure.wire import (
     Call,
     CallOutcome,
     Failed,
+    Span,
     TooLarge,
     base_bytes,
     batch_call,
     call_devices,
     call_size,
+    device_bytes,
     failed_from_error,
+    halve_call,
     judge_push,
     part_bytes,
     push_body,
     push_request,
     push_url,
-    split_call,
 )
 from consumer.providers.client import ClientBase
 
@@ -53,6 +55,7 @@ class CallRecord:
     outcome: CallOutcome
     attempts: int
     transient: bool = False  # failed, but the provider did not say no: try again later
+    split: bool = False  # a 413: the records of its pieces follow and answer for its devices
 
 
 class AzureClient(ClientBase[AzureAccount, str]):
@@ -71,6 +74,8 @@ class AzureClient(ClientBase[AzureAccount, str]):
     ) -> None:
         super().__init__(name, account, observer, channel)
         credentials = account.credentials()
+        # the smallest body the account answered 413, and that answer
+        self._refusal: tuple[int, TooLarge] | None = None
         self._auth: AzureTokenSource = (
             StaticTokenSource(credentials)
             if isinstance(credentials, StaticToken)
@@ -103,18 +108,52 @@ class AzureClient(ClientBase[AzureAccount, str]):
         )
 
     async def _call(self, url: str, data: str | None, call: Call) -> list[CallRecord]:
-        """One call with retries; on 413, its record followed by the records of its pieces."""
+        """One call with retries; on 413, its record followed by the records of its halves.
+
+        A body at least as large as one the account already refused is not sent: it is
+        answered 413 from that refusal (the limit is the account's, fixed).
+        """
         body = push_body(call_devices(call), data)
-        tried: Tried[CallOutcome] = await self.call(
-            self._auth, lambda token: push_request(url, token, body), judge_push, failed_from_error
-        )
-        record = CallRecord(call, tried.value, tried.attempts, tried.transient)
-        if not isinstance(tried.value, TooLarge) or call_size(call) == 1:
+        if self._refusal is not None and len(body) >= self._refusal[0]:
+            record = CallRecord(call, self._refusal[1], attempts=0)  # known too large: unsent
+        else:
+            tried: Tried[CallOutcome] = await self.call(
+                self._auth,
+                lambda token: push_request(url, token, body),
+                judge_push,
+                failed_from_error,
+            )
+            record = CallRecord(call, tried.value, tried.attempts, tried.transient)
+            if isinstance(tried.value, TooLarge) and (
+                self._refusal is None or len(body) < self._refusal[0]
+            ):
+                self._refusal = (len(body), tried.value)
+        if not isinstance(record.outcome, TooLarge) or call_size(call) == 1:
             return [record]
-        limit = self.too_large(len(body))
-        pieces = split_call(call, limit, data)
-        nested = await asyncio.gather(*(self._call(url, data, piece) for piece in pieces))
-        return [record, *(item for records in nested for item in records)]
+        if record.attempts:
+            self.too_large(len(body))  # later calls are planned within half of it
+        hopeless = self._no_room(call, data)
+        if hopeless is not None:
+            return [replace(record, outcome=hopeless)]
+        first, second = halve_call(call)
+        records = [replace(record, split=True), *await self._call(url, data, first)]
+        # after the first half: its answers tell whether the second needs sending as it is
+        return [*records, *await self._call(url, data, second)]
+
+    def _no_room(self, call: Call, data: str | None) -> TooLarge | None:
+        """A 413 for every device of `call` when even the smallest alone with `data` makes a
+        body the account refused (`data` leaves no room); None when halves may fit."""
+        assert self._refusal is not None
+        refused_bytes, refusal = self._refusal
+        smallest = min(call_devices(call), key=device_bytes)
+        alone = len(push_body([smallest], data))
+        if alone < refused_bytes:
+            return None
+        message = (
+            f"{refusal.failed.error_message} (one device with this content override is"
+            f" {alone} bytes; the account refused {refused_bytes})"
+        )
+        return TooLarge(replace(refusal.failed, error_message=message.strip()))
 
 
 def records_by_part(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:
@@ -129,44 +168,82 @@ def records_by_part(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]
 def fold_part(index: int, part: Part, records: list[CallRecord]) -> PartResult:
     """One part's result from the calls that carried any of its devices (`records`).
 
-    `attempts` sums the tries of those calls, `provider_calls` counts them (a 413'd call and
-    its halves all count). A failed call carrying any device of the part fails the part.
+    `attempts` sums the tries of those calls, `provider_calls` counts those sent (a 413'd
+    call and its halves all count; one not sent, known too large, does not). The calls
+    that answered (not split further) decide: all took their devices, the part is
+    ACCEPTED; one call, its failure. Several calls, not all taken: the part is FAILED with
+    `pieces`, one per answered run of its devices, so only the runs that did not go
+    through are tried again or failed.
     """
-    mine = records  # the calls that carried any device of this part
-    attempts = sum(record.attempts for record in mine)
-    failed = [
-        record
-        for record in mine
-        if isinstance(record.outcome, Failed)
-        or (isinstance(record.outcome, TooLarge) and call_size(record.call) == 1)
-    ]
-    if failed:
-        # a permanent failure decides; only when every failure is transient does the part wait
-        first = next((record for record in failed if not record.transient), failed[0])
-        outcome = first.outcome.failed if isinstance(first.outcome, TooLarge) else first.outcome
-        assert isinstance(outcome, Failed)
-        return PartResult(
-            OutcomeStatus.FAILED,
-            http_status=outcome.http_status,
-            error_code=outcome.error_code,
-            error_message=outcome.error_message,
-            attempts=attempts,
-            provider_calls=len(mine),
-            transient=all(record.transient for record in failed),
+    attempts = sum(record.attempts for record in records)
+    calls = sum(1 for record in records if record.attempts)  # a known-too-large body is unsent
+    answered = [record for record in records if not record.split]
+    failed = [record for record in answered if _failure(record) is not None]
+    if not failed:
+        rejected = sorted(
+            (offset, device)
+            for record in answered
+            if isinstance(record.outcome, Accepted) and record.outcome.invalid
+            for span in record.call
+            if span.part == index
+            for offset, device in enumerate(span.device_ids, span.start)
+            if device in record.outcome.invalid
         )
-    rejected = sorted(
-        (offset, device)
-        for record in mine
-        if isinstance(record.outcome, Accepted) and record.outcome.invalid
+        return PartResult(
+            OutcomeStatus.ACCEPTED,
+            rejected=tuple(RejectedTarget(device, REJECT_REASON) for _, device in rejected),
+            http_status=200 if records else None,
+            attempts=attempts,
+            provider_calls=calls,
+        )
+    # a permanent failure decides the summary; only when every failure is transient it waits
+    first = next((record for record in failed if not record.transient), failed[0])
+    summary = _run_result(first, index, attempts, calls)
+    runs = [
+        (Part(part.intent, part.start + span.start, part.start + span.stop), record, span)
+        for record in answered
         for span in record.call
         if span.part == index
-        for offset, device in enumerate(span.device_ids, span.start)
-        if device in record.outcome.invalid
+    ]
+    if len(runs) == 1:
+        return summary
+    pieces = tuple(
+        (run, _run_result(record, index, attempts, calls if n == 0 else 0, span))
+        for n, (run, record, span) in enumerate(runs)
     )
+    return replace(summary, pieces=pieces)
+
+
+def _failure(record: CallRecord) -> Failed | None:
+    """The failure of an answered call, or None when it took its devices."""
+    outcome = record.outcome
+    if isinstance(outcome, TooLarge):
+        return outcome.failed  # too large and not split further
+    return outcome if isinstance(outcome, Failed) else None
+
+
+def _run_result(
+    record: CallRecord, index: int, attempts: int, calls: int, span: Span | None = None
+) -> PartResult:
+    """What one answered call said about part `index`'s devices (those of `span`)."""
+    failure = _failure(record)
+    if failure is not None:
+        return PartResult(
+            OutcomeStatus.FAILED,
+            http_status=failure.http_status,
+            error_code=failure.error_code,
+            error_message=failure.error_message,
+            attempts=attempts,
+            provider_calls=calls,
+            transient=record.transient,
+        )
+    assert isinstance(record.outcome, Accepted)
+    invalid = record.outcome.invalid
+    devices = span.device_ids if span is not None else ()
     return PartResult(
         OutcomeStatus.ACCEPTED,
-        rejected=tuple(RejectedTarget(device, REJECT_REASON) for _, device in rejected),
-        http_status=200 if mine else None,
+        rejected=tuple(RejectedTarget(d, REJECT_REASON) for d in devices if d in invalid),
+        http_status=200,
         attempts=attempts,
-        provider_calls=len(mine),
+        provider_calls=calls,
     )

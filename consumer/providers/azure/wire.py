@@ -1,7 +1,7 @@
 """Azure Mobile Engagement push: building calls from a batch and reading the answers.
 
 Pure functions, no I/O. The batcher planned the call (unique devices, within the account's
-limits); `split_call` cuts it smaller after a 413, `push_request` builds one call, and
+limits); `halve_call` cuts it in two after a 413, `push_request` builds one call, and
 `judge_push` reads one answer into a `CallOutcome` or a `Retry`.
 """
 
@@ -21,6 +21,7 @@ from consumer.errors import DispatchError
 from consumer.model import Batch, Part
 from consumer.providers.azure.account import AzureAccount
 from consumer.providers.azure.push import AzurePush
+from consumer.providers.azure.retry_after import retry_after_s
 
 API_VERSION = "2014-12-01"
 REJECT_REASON = "invalidDeviceIds"
@@ -55,30 +56,20 @@ def call_size(call: Call) -> int:
     return sum(span.size for span in call)
 
 
-def call_bytes(call: Call, data: str | None) -> int:
-    """The body bytes of a call: its devices, the wrapper and the override."""
-    return base_bytes(data) + sum(devices_bytes(span.device_ids) for span in call)
-
-
-def split_call(call: Call, max_bytes: int, data: str | None) -> tuple[Call, ...]:
-    """Cut a call into calls whose bodies stay within `max_bytes` (at least one device each)."""
-    room = max_bytes - base_bytes(data)
-    calls: list[list[Span]] = [[]]
-    size = 0
+def halve_call(call: Call) -> tuple[Call, Call]:
+    """Cut a call of two devices or more in two halves by devices, in order (a 413)."""
+    half = (call_size(call) + 1) // 2
+    first: list[Span] = []
+    second: list[Span] = []
+    taken = 0
     for span in call:
-        start = 0
-        for offset, device in enumerate(span.device_ids):
-            cost = device_bytes(device)
-            if size + cost > room and size > 0:  # the current call is full: start another
-                if offset > start:
-                    calls[-1].append(_slice(span, start, offset))
-                    start = offset
-                calls.append([])
-                size = 0
-            size += cost
-        if start < span.size:
-            calls[-1].append(_slice(span, start, span.size))
-    return tuple(tuple(spans) for spans in calls if spans)
+        cut = min(span.size, max(0, half - taken))
+        if cut:
+            first.append(_slice(span, 0, cut))
+        if cut < span.size:
+            second.append(_slice(span, cut, span.size))
+        taken += span.size
+    return tuple(first), tuple(second)
 
 
 def _slice(span: Span, start: int, stop: int) -> Span:
@@ -234,15 +225,6 @@ def judge_push(answer: Answer) -> CallOutcome | Retry[CallOutcome]:
 def failed_from_error(err: DispatchError) -> Failed:
     """A wire failure, open circuit or auth failure as a failed call."""
     return Failed(err.http_status, err.error_code or type(err).__name__, str(err))
-
-
-def retry_after_s(answer: Answer) -> float | None:
-    """The `Retry-After` header in seconds, when it is a number."""
-    value = answer.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _read_accepted(answer: Answer) -> Accepted | Failed:

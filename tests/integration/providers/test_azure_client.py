@@ -252,6 +252,17 @@ async def test_throttled_call_waits_retry_after_then_succeeds(make_client, sim):
     assert sleep.waits == [3.0]  # Retry-After honoured, not the 10 ms backoff
 
 
+async def test_throttled_token_request_holds_the_account_for_retry_after(make_client, sim):
+    events, sleep = Events(), RecordedSleep()
+    set_faults(sim, throttle_rate=1.0, retry_after_s=3, endpoints=["token"])
+    events.on_retry_do = lambda: set_faults(sim)
+    client = make_client(events, sleep)
+    (result,) = await client.send(azure_batch(azure_intent("i1", [dev(1)])))
+    assert (result.status, result.attempts) == (OutcomeStatus.ACCEPTED, 2)
+    # the AAD 429 held the account its Retry-After, not only the 10 ms backoff
+    assert 2.5 < max(sleep.waits) <= 3.0
+
+
 async def test_server_errors_are_retried_until_the_budget_is_spent(make_client, sim):
     set_faults(sim, error_rate=1.0, error_status=502)
     (result,) = await make_client().send(azure_batch(azure_intent("i1", [dev(1)])))

@@ -190,6 +190,33 @@ def test_a_permanent_failure_beside_a_transient_one_parks_with_the_failed_target
     assert conclusion.outcome.status is OutcomeStatus.DELAYED
 
 
+# --- a part answered piece by piece (a split call) -----------------------------------
+
+
+def test_a_part_whose_pieces_were_taken_and_not_parks_only_the_pieces_not_taken() -> None:
+    intent = azure()
+    pieces = ((Part(intent, 0, 2), ok("b", calls=3)), (Part(intent, 2, 4), down(calls=0)))
+    summary = replace(down(calls=3), pieces=pieces)
+    conclusion = run(intent, [(Part(intent, 0, 4), summary)])
+    parked = conclusion.parked
+    assert parked is not None
+    assert parked.done == ((0, 2),)  # a and b were taken: never sent again
+    assert parked.accepted == 2
+    assert parked.rejected == (RejectedTarget("b", "invalidDeviceIds"),)
+    assert parked.provider_calls == 3  # the part's calls, counted once
+
+
+def test_a_part_with_one_piece_refused_is_partial_not_failed() -> None:
+    intent = azure()
+    pieces = ((Part(intent, 0, 3), ok()), (Part(intent, 3, 4), refused()))
+    summary = replace(refused(), pieces=pieces)
+    conclusion = run(intent, [(Part(intent, 0, 4), summary)])
+    assert conclusion.parked is None
+    assert conclusion.outcome is not None
+    assert conclusion.outcome.status is OutcomeStatus.PARTIAL
+    assert rejected_targets(conclusion) == ["d"]  # only the refused piece's device
+
+
 def test_the_wait_respects_the_accounts_throttle_window() -> None:
     intent = azure()
     conclusion = run(intent, [(Part(intent, 0, 4), down())], throttled_for_s=90.0)

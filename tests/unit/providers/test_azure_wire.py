@@ -1,4 +1,6 @@
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import given
@@ -11,20 +13,21 @@ from consumer.model import OutcomeStatus, RejectedTarget
 from consumer.providers.azure.account import AzureAccount
 from consumer.providers.azure.auth import read_token_answer
 from consumer.providers.azure.client import CallRecord, fold_part, records_by_part
+from consumer.providers.azure.retry_after import retry_after_s
 from consumer.providers.azure.wire import (
     Accepted,
     Failed,
     Span,
     TooLarge,
     batch_call,
-    call_bytes,
     call_devices,
+    call_size,
     devices_bytes,
+    halve_call,
     judge_push,
     push_body,
     push_request,
     push_url,
-    split_call,
 )
 from tests.unit.providers.intents import azure_batch, azure_intent
 
@@ -72,35 +75,25 @@ def test_a_batch_is_one_call_with_one_span_per_part():
     assert batch_call(batch) == (Span(0, 0, 2, ("a", "b")), Span(1, 0, 1, ("c",)))
 
 
-def test_split_keeps_every_body_within_the_byte_limit_including_data():
-    devices = [f"device-{n:04d}" for n in range(100)]  # 14 bytes each with quotes and comma
-    batch = azure_batch(azure_intent("i1", devices, data={"title": "x" * 100}))
-    limit = 600
-    pieces = split_call(batch_call(batch), limit, batch.key.extra)
-    assert len(pieces) > 1
-    for piece in pieces:
-        assert len(push_body(call_devices(piece), batch.key.extra)) <= limit
-        assert call_bytes(piece, batch.key.extra) <= limit
-    assert [d for piece in pieces for d in call_devices(piece)] == devices
-
-
-def test_split_gives_each_device_its_own_call_when_even_one_does_not_fit():
-    batch = azure_batch(azure_intent("i1", ["a", "b", "c"]))
-    pieces = split_call(batch_call(batch), 1, None)
-    assert [call_devices(piece) for piece in pieces] == [["a"], ["b"], ["c"]]
+def test_halving_splits_a_call_by_devices_whatever_their_size_or_the_data():
+    devices = [f"device-{n:04d}" for n in range(9)]
+    batch = azure_batch(azure_intent("i1", devices, data={"title": "x" * 5000}))
+    first, second = halve_call(batch_call(batch))
+    assert (call_devices(first), call_devices(second)) == (devices[:5], devices[5:])
 
 
 @pytest.mark.parametrize("sizes", [[1, 1], [3], [2, 3], [5, 1, 4], [1, 1, 1]])
-@pytest.mark.parametrize("limit", [40, 60, 100])
-def test_split_keeps_every_device_once_in_order_with_true_offsets(sizes, limit):
+def test_halving_keeps_every_device_once_in_order_with_true_offsets(sizes):
     intents = [
         azure_intent(f"i{n}", [f"d{n}-{k}" for k in range(size)]) for n, size in enumerate(sizes)
     ]
     batch = azure_batch(*intents)
     call = batch_call(batch)
-    pieces = split_call(call, limit, None)
-    assert [d for piece in pieces for d in call_devices(piece)] == call_devices(call)
-    for span in (span for piece in pieces for span in piece):
+    halves = halve_call(call)
+    assert [d for half in halves for d in call_devices(half)] == call_devices(call)
+    assert [call_size(half) for half in halves] == [(sum(sizes) + 1) // 2, sum(sizes) // 2]
+    for span in (span for half in halves for span in half):
+        assert span.size > 0
         ids = batch.parts[span.part].intent.push.device_ids  # type: ignore[attr-defined]
         assert span.device_ids == ids[span.start : span.stop]
 
@@ -163,6 +156,20 @@ def test_429_with_a_non_numeric_retry_after_falls_back_to_backoff():
     assert verdict.wait_s is None
 
 
+def test_429_waits_until_a_retry_after_http_date():
+    answer = Answer(429, b"{}", {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert retry_after_s(answer, now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=UTC)) == 30.0
+    assert retry_after_s(answer, now=datetime(2015, 10, 21, 7, 29, tzinfo=UTC)) == 0.0  # past
+
+
+def test_429_with_a_retry_after_date_waits_by_the_wall_clock():
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    verdict = judge_push(Answer(429, b"{}", {"retry-after": soon}))
+    assert isinstance(verdict, Retry)
+    assert verdict.wait_s is not None
+    assert 27.0 < verdict.wait_s <= 30.0  # the date has whole seconds
+
+
 def test_5xx_is_retried():
     assert isinstance(judge_push(Answer(503, b"")), Retry)
 
@@ -195,20 +202,35 @@ def test_fold_maps_invalid_devices_back_to_each_part_in_order():
     assert (second.attempts, second.provider_calls) == (3, 2)
 
 
-def test_fold_fails_a_part_when_any_call_carrying_it_failed():
-    batch = azure_batch(azure_intent("i1", ["a", "b"]))
-    calls = split_call(batch_call(batch), 1, None)
+def test_fold_fails_only_the_run_of_a_part_whose_call_failed():
+    intent = azure_intent("i1", ["a", "b"])
+    batch = azure_batch(intent)
+    calls = halve_call(batch_call(batch))
     records = [
         CallRecord(calls[0], Accepted(frozenset()), 1),
         CallRecord(calls[1], Failed(400, "Bad", "bad request"), 1),
     ]
     result = fold_part(0, batch.parts[0], records)
+    # the summary is the failure; the pieces say which devices it was
     assert (result.status, result.http_status, result.error_code, result.error_message) == (
         OutcomeStatus.FAILED,
         400,
         "Bad",
         "bad request",
     )
+    (taken, taken_result), (refused, refused_result) = result.pieces
+    assert ((taken.start, taken.stop), taken_result.status) == ((0, 1), OutcomeStatus.ACCEPTED)
+    assert ((refused.start, refused.stop), refused_result.status) == ((1, 2), OutcomeStatus.FAILED)
+    # the part's counts travel once, on its first piece
+    assert [r.provider_calls for _, r in result.pieces] == [2, 0]
+
+
+def test_fold_without_a_failure_has_no_pieces():
+    batch = azure_batch(azure_intent("i1", ["a", "b"]))
+    calls = halve_call(batch_call(batch))
+    records = [CallRecord(call, Accepted(frozenset()), 1) for call in calls]
+    result = fold_part(0, batch.parts[0], records)
+    assert (result.status, result.pieces, result.provider_calls) == (OutcomeStatus.ACCEPTED, (), 2)
 
 
 def test_fold_a_single_device_still_too_large_fails_its_part():
