@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 EXCERPT_CHARS = 200
@@ -55,10 +56,11 @@ class Answer:
             return max(0.0, seconds) if math.isfinite(seconds) else None
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             return None
-        if when.tzinfo is None:  # an HTTP-date is always GMT; parsedate leaves "-0000" naive
-            return None
+        if when.tzinfo is None:  # "-0000": an HTTP-date is always GMT
+            when = when.replace(tzinfo=UTC)
+        # the date is absolute: the one wait read by the wall clock
         return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
     def excerpt(self, limit: int = EXCERPT_CHARS) -> str:

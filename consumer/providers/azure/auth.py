@@ -14,7 +14,6 @@ from pydantic import SecretStr
 from consumer.dispatch.channel import AccountChannel
 from consumer.dispatch.exchange import Answer, Request
 from consumer.errors import AuthError
-from consumer.providers.azure.retry_after import retry_after_s
 
 FORM = "application/x-www-form-urlencoded"
 AZURE_RESOURCE = "https://management.core.windows.net/"
@@ -86,7 +85,7 @@ class ClientCredentialsTokenSource:
         async with self._lock:  # one fetch at a time; waiters reuse its token
             if self._token is None or self._clock() >= self._refresh_at:
                 answer = await self._channel.send(self._request(), operation="login")
-                wait_s = retry_after_s(answer) if answer.status == 429 else None
+                wait_s = answer.retry_after_s() if answer.status == 429 else None
                 if wait_s is not None:
                     # the account is throttled, not the token: every call waits the window
                     self._channel.throttle(wait_s)

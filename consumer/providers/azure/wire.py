@@ -21,7 +21,6 @@ from consumer.errors import DispatchError
 from consumer.model import Batch, Part
 from consumer.providers.azure.account import AzureAccount
 from consumer.providers.azure.push import AzurePush
-from consumer.providers.azure.retry_after import retry_after_s
 
 API_VERSION = "2014-12-01"
 REJECT_REASON = "invalidDeviceIds"
@@ -216,7 +215,7 @@ def judge_push(answer: Answer) -> CallOutcome | Retry[CallOutcome]:
     if status == 413:
         return TooLarge(failed)
     if status == 429:
-        return Retry(failed, wait_s=retry_after_s(answer))
+        return Retry(failed, wait_s=answer.retry_after_s())
     if status >= 500:
         return Retry(failed)
     return failed

@@ -129,6 +129,7 @@ async def test_a_body_broken_off_is_an_ambiguous_transport_error_and_the_answer_
         ("-3", 0.0),
         ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),  # an HTTP-date, 30 s after `now`
         ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # already past
+        ("Wed, 21 Oct 2015 07:28:30 -0000", 30.0),  # "-0000" read as the GMT it must be
         ("soon", None),
         ("inf", None),
         ("nan", None),
