@@ -12,6 +12,12 @@ a minute"). A call of any endpoint (token, push, poll) that arrives before the h
 less `violation_tolerance_ms`, is a violation: it is counted and throttled again, with the
 time still left and without extending the hold. `PUT /_admin/faults` starts a new
 scenario: it ends the current hold (the violations counted so far stay in the ledger).
+
+Responsys only: `submit_failure_rate` (500 UNABLE_TO_SUBMIT_ASYNC_REQUEST),
+`secondary_rate` (401 API_NOT_ALLOWED_IN_SECONDARY: a failover happened) and
+`capacity_limit` (the Internal Capacity Limit: trigger calls allowed per 10-minute window,
+counted from when the faults were set; the calls past it answer
+INTERNAL_CAPACITY_LIMIT_EXCEEDED until the window resets). Azure ignores them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ ENDPOINTS = frozenset({"token", "push", "poll"})
 HELD_ENDPOINTS = ENDPOINTS  # the calls a throttle hold covers (the whole account)
 OUTAGE_MODES = ("503", "refuse")
 DEFAULT_RATE_ENDPOINTS = ("push",)
+CAPACITY_WINDOW_S = 600.0  # Responsys's Internal Capacity Limit resets every 10 minutes
 
 _RATES = ("error_rate", "throttle_rate", "hang_rate", "drop_rate", "malformed_rate")
 _NON_NEGATIVE = (
@@ -58,6 +65,8 @@ class Faults:
     # holds retry_after_s (None = 60 s, "try again in a minute").
     retry_after_s: float | None = None
     submit_failure_rate: float = 0.0  # Responsys 500 UNABLE_TO_SUBMIT_ASYNC_REQUEST (queue full)
+    secondary_rate: float = 0.0  # Responsys 401 API_NOT_ALLOWED_IN_SECONDARY on a push
+    capacity_limit: int = 0  # Responsys pushes per 10-minute window; 0 = no limit
     hang_rate: float = 0.0  # process, then wait `hang_s` before answering (client times out)
     hang_s: float = 30.0
     drop_rate: float = 0.0  # process, then close the connection without an answer
@@ -75,7 +84,7 @@ class Faults:
     endpoints: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        for name in (*_RATES, "submit_failure_rate"):
+        for name in (*_RATES, "submit_failure_rate", "secondary_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"fault {name} must be within [0, 1], got {value!r}")
@@ -86,6 +95,8 @@ class Faults:
             value = getattr(self, name)
             if not value >= 0:
                 raise ConfigError(f"fault {name} must be >= 0, got {value!r}")
+        if self.capacity_limit < 0:
+            raise ConfigError(f"fault capacity_limit must be >= 0, got {self.capacity_limit}")
         if not 500 <= self.error_status <= 599:
             raise ConfigError(f"fault error_status must be a 5xx code, got {self.error_status}")
         retry = self.retry_after_s
@@ -152,7 +163,7 @@ class Faults:
                         f"got {value!r}"
                     )
                 values[name] = value
-            elif name == "error_status":
+            elif name in ("error_status", "capacity_limit"):
                 if type(value) is not int:
                     raise ConfigError(f"fault {name} must be an integer, got {value!r}")
                 values[name] = value
@@ -192,12 +203,15 @@ class FaultState:
     """
 
     __slots__ = (
+        "_capacity_used",
+        "_capacity_window",
         "_faults",
         "_held_since_s",
         "_held_until_s",
         "_outage",
         "_past_end_s",
         "_rng",
+        "_set_at_s",
         "_storm",
     )
 
@@ -225,6 +239,8 @@ class FaultState:
         self._held_until_s = 0.0
         self._outage = _window(now_s, faults.outage_after_s, faults.outage_s)
         self._storm = _window(now_s, faults.throttle_after_s, faults.throttle_s)
+        self._set_at_s = now_s  # the capacity windows count from here
+        self._capacity_window, self._capacity_used = 0, 0
 
     def in_outage(self, now_s: float, endpoint: str | None = None) -> bool:
         """Inside the outage window (and, given an endpoint, the window covers it)."""
@@ -306,6 +322,22 @@ class FaultState:
     def submit_fails(self) -> bool:
         rate = self._faults.submit_failure_rate
         return rate > 0 and self._rng.random() < rate
+
+    def in_secondary(self) -> bool:
+        """Whether this push meets a failover (Responsys API_NOT_ALLOWED_IN_SECONDARY)."""
+        rate = self._faults.secondary_rate
+        return rate > 0 and self._rng.random() < rate
+
+    def over_capacity(self, now_s: float) -> bool:
+        """Count one push; True when it is past `capacity_limit` in its 10-minute window."""
+        limit = self._faults.capacity_limit
+        if limit <= 0:
+            return False
+        window = int((now_s - self._set_at_s) // CAPACITY_WINDOW_S)
+        if window != self._capacity_window:
+            self._capacity_window, self._capacity_used = window, 0
+        self._capacity_used += 1
+        return self._capacity_used > limit
 
 
 def _window(now_s: float, after_s: float, length_s: float) -> tuple[float, float]:

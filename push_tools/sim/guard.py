@@ -68,8 +68,8 @@ def guarded(state: SimState, name: str, answers: FaultAnswers, endpoint: Endpoin
             response, clean = await _faulted(request)
         else:
             response, clean = await endpoint(request), True
-        if not clean:
-            return response
+        if not clean or isinstance(response, DroppedResponse):
+            return response  # no answer reached the client: not an accepted push
         retry_after_s = faults.current.retry_after_s
         status = response.status_code
         if status in (401, 429):

@@ -394,3 +394,25 @@ def test_ledger_records_successful_recipients_per_user_and_campaign(serve):
     record = ledger["records"][0]
     assert (record["account"], record["campaign"]) == ("sim-user", "Summer_Push")
     assert record["targets"] == ["email_address:a@example.com"]
+
+
+def test_campaign_not_configured_is_accepted_then_polls_campaign_is_invalid(serve):
+    client = start(serve, processing_s=0.0, campaigns=frozenset({"Summer_Push"}))
+    assert client.post(PUSH, content=SEED_BODY).status_code == 202
+    other = "/rest/haAsyncApi/v1.3/campaigns/Winter_Push/push"
+    accepted = client.post(other, content=SEED_BODY)
+    assert accepted.status_code == 202  # the name is checked when the request is processed
+    polled = client.get(accepted.json()["links"][1]["href"])
+    assert polled.status_code == 200
+    body = polled.json()
+    assert body["status"] == "ERROR"
+    assert body["response"]["errorCode"] == "CAMPAIGN_IS_INVALID"
+    assert body["response"]["detail"].startswith("An error has occurred")
+    # Only the configured campaign delivered (two recipients).
+    assert client.get("/_admin/ledger").json()["deliveries"] == 2
+
+
+def test_any_campaign_name_is_pushable_when_none_are_configured(serve):
+    client = start(serve, processing_s=0.0)
+    accepted = client.post("/rest/haAsyncApi/v1.3/campaigns/Any_Name/push", content=SEED_BODY)
+    assert client.get(accepted.json()["links"][1]["href"]).json()["status"] == "SUCCESS"

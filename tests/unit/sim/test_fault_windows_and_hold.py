@@ -216,3 +216,11 @@ def test_cli_rejects_an_unknown_outage_mode(capsys):
     with pytest.raises(SystemExit):
         _parser().parse_args(["azure", "--outage-mode", "down"])
     assert "--outage-mode: invalid choice" in capsys.readouterr().err
+
+
+def test_cli_responsys_fault_knobs_reach_the_app_and_gateway_knobs_parse():
+    argv = ["responsys", "--secondary-rate", "0.5", "--capacity-limit", "7"]
+    argv += ["--drop-body-over-bytes", "0", "--campaign-name", "A", "--campaign-name", "B"]
+    app = build_app(_parser().parse_args(argv))
+    faults = app.state.sim.faults.current
+    assert (faults.secondary_rate, faults.capacity_limit) == (0.5, 7)
