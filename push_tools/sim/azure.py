@@ -78,6 +78,8 @@ DEFAULT_RETRY_AFTER_S = 1
 
 
 class _AzureFaultAnswers:
+    restarts_hold = True  # "Sending before it elapses resets the wait" (providers.md 4.2)
+
     def unavailable(self) -> Response:
         return api_error(503, "ServiceUnavailable", "The service is temporarily unavailable.")
 

@@ -8,10 +8,15 @@ Rate knobs are probabilities per request; at most one of them fires per request.
 Throttling is the account's state. Every throttled answer (a rate fault, a storm, a
 provider limit) holds the whole simulator, one account, for the time it announced: Azure
 its `Retry-After`, Responsys `retry_after_s` (default 60 s: its message says "try again in
-a minute"). A call of any endpoint (token, push, poll) that arrives before the hold ends,
-less `violation_tolerance_ms`, is a violation: it is counted and throttled again, with the
-time still left and without extending the hold. `PUT /_admin/faults` starts a new
-scenario: it ends the current hold (the violations counted so far stay in the ledger).
+a minute"). Every call of any endpoint (token, push, poll) that arrives before the hold
+ends is refused, with no grace at either end: Azure answers 429 and restarts the wait
+("sending before it elapses resets the wait", providers.md 4.2); Responsys answers
+API_LIMIT_EXCEEDED and the hold keeps its end (its limits are per minute). Such a call is
+also counted as a violation of the client's, unless it came within `in_flight_grace_ms`
+of the hold's start (sent before the client could have heard) or within
+`violation_tolerance_ms` of its end: those two knobs judge the client, they never let a
+call through. `PUT /_admin/faults` starts a new scenario: it ends the current hold (the
+violations counted so far stay in the ledger).
 
 Responsys only: `submit_failure_rate` (500 UNABLE_TO_SUBMIT_ASYNC_REQUEST),
 `secondary_rate` (401 API_NOT_ALLOWED_IN_SECONDARY: a failover happened) and
@@ -76,8 +81,10 @@ class Faults:
     outage_mode: str = "503"  # "503": answer 503; "refuse": close without any answer
     throttle_s: float = 0.0  # a throttle storm: every call in this window is throttled ...
     throttle_after_s: float = 0.0  # ... starting this long after the faults were set
-    violation_tolerance_ms: float = 50.0  # a call this early after a hold is not a violation
-    # A call arriving this soon after a hold began was in flight before the client heard.
+    # A call refused this little before a hold ends is not counted as a violation.
+    violation_tolerance_ms: float = 50.0
+    # A call refused this soon after a hold began was in flight before the client heard:
+    # refused, not counted as a violation.
     in_flight_grace_ms: float = 250.0
     # Where faults apply. None: latency and rate faults on push only, the timed windows
     # (outage, storm) everywhere but /_admin. A list: both only on the listed endpoints.
@@ -206,6 +213,7 @@ class FaultState:
         "_capacity_used",
         "_capacity_window",
         "_faults",
+        "_held_for_s",
         "_held_since_s",
         "_held_until_s",
         "_outage",
@@ -221,6 +229,7 @@ class FaultState:
         self._outage = self._storm = (0.0, 0.0)
         self._held_until_s = 0.0  # 0 = never held
         self._held_since_s = float("-inf")  # when the current hold began
+        self._held_for_s = 0.0  # the wait the current hold announced
         self._past_end_s: float | None = None  # the latest end of a replaced scenario's fault
         self.set(faults, now_s)
 
@@ -258,16 +267,27 @@ class FaultState:
         """A throttled answer was sent: the account waits `seconds` (never shortened)."""
         until_s = now_s + max(0.0, seconds)
         if until_s > self._held_until_s:
-            if self._held_until_s - self._tolerance_s() <= now_s:
+            if self._held_until_s <= now_s:
                 self._held_since_s = now_s  # a new hold, not an extension
             self._held_until_s = until_s
+            self._held_for_s = max(0.0, seconds)
+
+    def restart_hold(self, now_s: float) -> float:
+        """A call came inside the hold: the wait starts over from now; returns its length."""
+        self._held_until_s = max(self._held_until_s, now_s + self._held_for_s)
+        return self._held_until_s - now_s
 
     def held_until(self) -> float | None:
         """The end of the current or last throttle hold (None: never held)."""
         return self._held_until_s or None
 
+    def held_s(self, now_s: float) -> float:
+        """Seconds left on the throttle hold; a call now is refused when > 0."""
+        return max(0.0, self._held_until_s - now_s)
+
     def early_s(self, now_s: float) -> float:
-        """Seconds left on the throttle hold, 0 when a call now is allowed (with tolerance)."""
+        """How early a call now is, counted as a violation; 0 when it is not one (not held,
+        in flight when the hold began, or within the tolerance of its end)."""
         if now_s - self._held_since_s < self._faults.in_flight_grace_ms / 1000.0:
             return 0.0  # sent before the client could have heard of the hold
         left = self._held_until_s - now_s
@@ -279,10 +299,9 @@ class FaultState:
     def last_fault_end(self, now_s: float, cut_at_s: float | None = None) -> float | None:
         """The latest end, at or before `now_s`, of an outage, a storm or a throttle hold.
 
-        A hold counts as over once a call would be allowed (see `early_s`). With `cut_at_s`,
-        a window still open at that time counts as ending then.
+        A hold is over at its end, when calls are allowed again. With `cut_at_s`, a window
+        still open at that time counts as ending then.
         """
-        tolerance_s = self._faults.violation_tolerance_ms / 1000.0
         ends = [self._past_end_s]
         for start, until in (self._outage, self._storm):
             if until > start and start <= now_s:
@@ -292,7 +311,7 @@ class FaultState:
                     ends.append(cut_at_s)
         held = self._held_until_s
         if held:
-            if held - tolerance_s <= now_s:
+            if held <= now_s:
                 ends.append(held)
             elif cut_at_s is not None:
                 ends.append(cut_at_s)

@@ -108,6 +108,8 @@ DEFAULT_THROTTLE_HOLD_S = 60.0
 
 
 class _ResponsysFaultAnswers:
+    restarts_hold = False  # the limits are per minute: an early call does not move the minute
+
     def unavailable(self) -> Response:
         return PlainTextResponse("Service Temporarily Unavailable", 503)
 
