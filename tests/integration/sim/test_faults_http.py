@@ -29,7 +29,7 @@ RECIPIENT = {
     "deviceId": None,
     "apiKey": None,
     "listType": "PROFILE",
-    "optionalData": None,
+    "optionalData": [],
 }
 
 
