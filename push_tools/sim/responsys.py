@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from push_tools.sim.admin import admin_routes
-from push_tools.sim.asgi import DroppedResponse, SimApp, json_response
+from push_tools.sim.asgi import FORM, JSON, DroppedResponse, SimApp, json_response, media_type
 from push_tools.sim.clock import SimClock
 from push_tools.sim.faults import FaultState
 from push_tools.sim.guard import guarded
@@ -40,7 +40,7 @@ from push_tools.sim.responsys_requests import (
     poll_body,
     recipient_result,
 )
-from push_tools.sim.responsys_trigger import Rejection, Trigger, read_trigger
+from push_tools.sim.responsys_trigger import INVALID_CONTENT, Rejection, Trigger, read_trigger
 from push_tools.sim.state import SimState
 from push_tools.sim.tokens import TokenState, TokenStore
 
@@ -178,13 +178,9 @@ class _ResponsysSimulator:
     async def login(self, request: Request) -> Response:
         if self._over_limit("login"):
             return throttled()
-        if "password" in request.query_params or "user_name" in request.query_params:
-            return envelope(
-                400,
-                "INVALID_PARAMETER",
-                "Invalid parameter",
-                "Credentials must be sent in the request body, never in the URL",
-            )
+        problem = _login_problem(request)
+        if problem is not None:
+            return envelope(400, "INVALID_PARAMETER", "Invalid parameter", problem)
         form = dict(parse_qsl((await request.body()).decode("latin-1")))
         auth_type = form.get("auth_type")
         if auth_type == "password":
@@ -226,7 +222,10 @@ class _ResponsysSimulator:
         if isinstance(admitted, Response):
             return admitted
         user, expiration = admitted
-        trigger = read_trigger(raw, self.cfg.max_recipients)
+        # The docs require the header and name no answer for its absence: the body is then
+        # not JSON to the server, INVALID_REQUEST_CONTENT [INFERRED].
+        is_json = media_type(request) == JSON
+        trigger = read_trigger(raw, self.cfg.max_recipients) if is_json else INVALID_CONTENT
         if isinstance(trigger, Rejection):
             return json_response(trigger.to_json(), trigger.status)
         if self.state.faults.submit_fails():
@@ -338,6 +337,16 @@ class _ResponsysSimulator:
             for _, field, api, path, verb in _LIMITS
         ]
         return json_response(entries)
+
+
+def _login_problem(request: Request) -> str | None:
+    """Why a login request is malformed before its fields are read, or None."""
+    if "password" in request.query_params or "user_name" in request.query_params:
+        return "Credentials must be sent in the request body, never in the URL"
+    if media_type(request) != FORM:
+        # The docs require the header and name no answer for its absence [INFERRED].
+        return f"Content-Type must be {FORM}"
+    return None
 
 
 def responsys_app(config: ResponsysSimConfig | None = None) -> Starlette:

@@ -163,7 +163,9 @@ def test_responsys_submit_failure_is_500_unable_to_submit(responsys):
 
 def test_responsys_submit_failure_comes_after_body_validation(responsys):
     set_faults(responsys, submit_failure_rate=1.0)
-    response = responsys.post(RESPONSYS_PUSH, content=b"")
+    response = responsys.post(
+        RESPONSYS_PUSH, content=b"", headers={"Content-Type": "application/json"}
+    )
     assert response.json()["errorCode"] == "INVALID_REQUEST_CONTENT"
 
 
