@@ -5,9 +5,9 @@
          appcollections/{ac}/apps/{app}/campaigns/{kind}/{id}/push?api-version=2014-12-01
 
 Push checks, in order: api-version (400), bearer token (401), Content-Type application/json
-(415), body size (413), JSON (400),
-campaign kind/id (400), known campaign (404), state and pushMode (400), deviceIds (400),
-count (413), repeated device and protected `data` keys (400, strict mode), then 200 with
+(415), body size (413), JSON (400), campaign kind/id (400), known campaign (404), state and
+pushMode (400), deviceIds (400), count (413), repeated device and protected `data` keys
+(400, strict mode), the `data` override's format (400, see azure_data), then 200 with
 `invalidDeviceIds` in request order. Accepted devices go to the ledger.
 """
 
@@ -34,6 +34,7 @@ from starlette.routing import Route
 from push_tools.sim.admin import admin_routes
 from push_tools.sim.asgi import FORM, JSON, SimApp, json_response, media_type
 from push_tools.sim.azure_config import AzureCampaign, AzureKind, AzureSimConfig
+from push_tools.sim.azure_data import data_problem
 from push_tools.sim.clock import SimClock
 from push_tools.sim.faults import FaultState
 from push_tools.sim.guard import guarded
@@ -263,7 +264,7 @@ class _AzureSimulator:
         devices = self._read_devices(payload.get("deviceIds"))
         if isinstance(devices, Response):
             return devices
-        data = self._read_data(payload.get("data"))
+        data = self._read_data(payload.get("data"), campaign)
         if isinstance(data, Response):
             return data
         return _PushCall(campaign, devices[0], devices[1], data)
@@ -339,7 +340,7 @@ class _AzureSimulator:
             )
         return device_ids, unique
 
-    def _read_data(self, data: Any) -> dict[str, Any] | Response | None:
+    def _read_data(self, data: Any, campaign: AzureCampaign) -> dict[str, Any] | Response | None:
         if data is None:
             return None
         if not isinstance(data, dict):
@@ -351,6 +352,9 @@ class _AzureSimulator:
                 "InvalidParameter",
                 f"These campaign properties cannot be overridden: {sorted(protected)}.",
             )
+        problem = data_problem(campaign.kind, data, campaign.poll_shape)
+        if problem is not None:
+            return api_error(400, "InvalidParameter", f"{problem}.")
         return {k: v for k, v in data.items() if k not in protected} if protected else data
 
 

@@ -336,3 +336,26 @@ def test_token_request_not_declared_form_is_400_invalid_request(serve):
     response = client.post("/sim-tenant/oauth2/token", json=form)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+def test_poll_override_with_other_question_or_choice_counts_gets_400(serve):
+    campaign = AzureCampaign(AzureKind.POLLS, 4, poll_shape=(2,))
+    client = serve(azure_app(AzureSimConfig(static_token=SEED_TOKEN, campaigns=(campaign,))))
+    path = PATH.replace("announcements/1", "polls/4")
+    question = {
+        "id": 1,
+        "title": "Q",
+        "choices": [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}],
+    }
+    same = {"deviceIds": ["d1"], "data": {"questions": [question]}}
+    assert client.post(path, json=same, headers=AUTH).status_code == 200
+    fewer = {"deviceIds": ["d1"], "data": {"questions": [question | {"choices": [{"id": 1}]}]}}
+    assert_api_error(client.post(path, json=fewer, headers=AUTH), 400, "InvalidParameter")
+    assert client.get("/_admin/ledger").json()["deliveries"] == 1
+
+
+def test_override_field_over_its_max_length_gets_400(azure):
+    body = {"deviceIds": ["d1"], "data": {"notificationTitle": "x" * 2001}}
+    response = azure.post(PATH, json=body, headers=AUTH)
+    assert_api_error(response, 400, "InvalidParameter")
+    assert "notificationTitle" in response.json()["error"]["message"]
