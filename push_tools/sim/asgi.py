@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -19,6 +20,15 @@ class SimApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[_RAW_SEND] = send
         await super().__call__(scope, receive, send)
+
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without parameters (`; charset=...`), lower-cased."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -4,9 +4,10 @@
     POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.MobileEngagement/
          appcollections/{ac}/apps/{app}/campaigns/{kind}/{id}/push?api-version=2014-12-01
 
-Push checks, in order: api-version (400), bearer token (401), body size (413), JSON (400),
-campaign kind/id (400), known campaign (404), state and pushMode (400), deviceIds (400),
-count (413), repeated device and protected `data` keys (400, strict mode), then 200 with
+Push checks, in order: api-version (400), bearer token (401), Content-Type application/json
+(415), body size (413), JSON (400), campaign kind/id (400), known campaign (404), state and
+pushMode (400), deviceIds (400), count (413), repeated device and protected `data` keys
+(400, strict mode), the `data` override's format (400, see azure_data), then 200 with
 `invalidDeviceIds` in request order. Accepted devices go to the ledger.
 """
 
@@ -31,8 +32,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from push_tools.sim.admin import admin_routes
-from push_tools.sim.asgi import SimApp, json_response
+from push_tools.sim.asgi import FORM, JSON, SimApp, json_response, media_type
 from push_tools.sim.azure_config import AzureCampaign, AzureKind, AzureSimConfig
+from push_tools.sim.azure_data import data_problem
 from push_tools.sim.clock import SimClock
 from push_tools.sim.faults import FaultState
 from push_tools.sim.guard import guarded
@@ -78,6 +80,8 @@ DEFAULT_RETRY_AFTER_S = 1
 
 
 class _AzureFaultAnswers:
+    restarts_hold = True  # "Sending before it elapses resets the wait" (providers.md 4.2)
+
     def unavailable(self) -> Response:
         return api_error(503, "ServiceUnavailable", "The service is temporarily unavailable.")
 
@@ -157,7 +161,15 @@ class _AzureSimulator:
         form = dict(parse_qsl((await request.body()).decode("latin-1")))
         tenant = request.path_params["tenant"]
         error = None
-        if tenant != cfg.tenant:
+        if media_type(request) != FORM:
+            # The docs name no answer; AAD's for a body it cannot read as a form [INFERRED].
+            error = aad_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'grant_type'.",
+            )
+        elif tenant != cfg.tenant:
             error = aad_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
         elif form.get("grant_type") != "client_credentials":
             error = aad_error(
@@ -189,7 +201,7 @@ class _AzureSimulator:
         )
 
     async def push(self, request: Request) -> Response:
-        early = _version_error(request) or self._auth_error(request)
+        early = _version_error(request) or self._auth_error(request) or _media_error(request)
         if early is not None:
             return early
         body = await request.body()
@@ -252,7 +264,7 @@ class _AzureSimulator:
         devices = self._read_devices(payload.get("deviceIds"))
         if isinstance(devices, Response):
             return devices
-        data = self._read_data(payload.get("data"))
+        data = self._read_data(payload.get("data"), campaign)
         if isinstance(data, Response):
             return data
         return _PushCall(campaign, devices[0], devices[1], data)
@@ -328,7 +340,7 @@ class _AzureSimulator:
             )
         return device_ids, unique
 
-    def _read_data(self, data: Any) -> dict[str, Any] | Response | None:
+    def _read_data(self, data: Any, campaign: AzureCampaign) -> dict[str, Any] | Response | None:
         if data is None:
             return None
         if not isinstance(data, dict):
@@ -340,6 +352,9 @@ class _AzureSimulator:
                 "InvalidParameter",
                 f"These campaign properties cannot be overridden: {sorted(protected)}.",
             )
+        problem = data_problem(campaign.kind, data, campaign.poll_shape)
+        if problem is not None:
+            return api_error(400, "InvalidParameter", f"{problem}.")
         return {k: v for k, v in data.items() if k not in protected} if protected else data
 
 
@@ -357,6 +372,19 @@ def _version_error(request: Request) -> Response | None:
         400,
         "InvalidApiVersionParameter",
         f"The api-version '{version}' is invalid. The supported versions are '{API_VERSION}'.",
+    )
+
+
+def _media_error(request: Request) -> Response | None:
+    """415 unless the body is declared JSON (the seed's required Content-Type)."""
+    found = media_type(request)
+    if found == JSON:
+        return None
+    # The docs name no answer; ARM's 415 UnsupportedMediaType in the ApiError shape [INFERRED].
+    return api_error(
+        415,
+        "UnsupportedMediaType",
+        f"The content media type '{found}' is not supported. Only '{JSON}' is supported.",
     )
 
 

@@ -10,6 +10,7 @@ from push_tools.sim.faults import Faults
 
 CAMPAIGN_STATES = ("draft", "scheduled", "in-progress", "finished")
 PUSH_MODES = ("real-time", "one-shot", "manual")
+DEFAULT_STATE, DEFAULT_PUSH_MODE = "in-progress", "manual"
 # The seed's example rejects this device ("no session yet"); kept so the example replays.
 SEED_INVALID_DEVICE = "97fddfdf62a4f8816fe2d355806c787b"
 
@@ -25,12 +26,15 @@ class AzureKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AzureCampaign:
-    """A campaign the simulator knows: kind, integer id, lifecycle state, push mode."""
+    """A campaign the simulator knows: kind, integer id, lifecycle state, push mode, and for
+    a poll the choice count of each question (a `data` override must keep it; None: the
+    shape is not known, so it is not checked)."""
 
     kind: AzureKind
     campaign_id: int
-    state: str = "in-progress"
-    push_mode: str = "manual"
+    state: str = DEFAULT_STATE
+    push_mode: str = DEFAULT_PUSH_MODE
+    poll_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.state not in CAMPAIGN_STATES:
@@ -41,21 +45,34 @@ class AzureCampaign:
             raise ConfigError(
                 f"campaign pushMode must be one of {PUSH_MODES}, got {self.push_mode!r}"
             )
+        if self.poll_shape is not None:
+            if self.kind is not AzureKind.POLLS:
+                raise ConfigError(f"only polls have questions, not {self.kind.value}")
+            if not self.poll_shape or min(self.poll_shape) < 1:
+                raise ConfigError(
+                    f"a poll needs questions of >= 1 choice each, got {list(self.poll_shape)}"
+                )
 
     @classmethod
     def parse(cls, text: str) -> AzureCampaign:
-        """Parse `kind/id[:state[:pushMode]]`, e.g. `announcements/7:draft`."""
+        """Parse `kind/id[:state[:pushMode[:choices,...]]]`, e.g. `announcements/7:draft` or
+        `polls/3:in-progress:manual:3,2` (two questions, of three and two choices)."""
         head, *rest = text.split(":")
         kind, sep, raw_id = head.partition("/")
-        if not sep or not raw_id.isdigit():
-            raise ConfigError(f"campaign must look like kind/id[:state[:pushMode]], got {text!r}")
+        shape_text = rest.pop() if len(rest) == 3 else None
+        counts = shape_text.split(",") if shape_text is not None else []
+        if not sep or not raw_id.isdigit() or len(rest) > 2 or not all(map(str.isdigit, counts)):
+            raise ConfigError(
+                f"campaign must look like kind/id[:state[:pushMode[:choices,...]]], got {text!r}"
+            )
         if kind not in tuple(AzureKind):
             raise ConfigError(
                 f"campaign kind must be one of {[k.value for k in AzureKind]}, got {kind!r}"
             )
-        if len(rest) > 2:
-            raise ConfigError(f"campaign must look like kind/id[:state[:pushMode]], got {text!r}")
-        return cls(AzureKind(kind), int(raw_id), *rest)
+        shape = tuple(map(int, counts)) if shape_text is not None else None
+        state = rest[0] if rest else DEFAULT_STATE
+        push_mode = rest[1] if len(rest) > 1 else DEFAULT_PUSH_MODE
+        return cls(AzureKind(kind), int(raw_id), state, push_mode, shape)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,9 +53,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("faults (see /_admin/faults)")
     faults.add_argument("--latency-ms", type=_SECONDS, default=0.0)
     faults.add_argument("--latency-jitter-ms", type=_SECONDS, default=0.0)
-    for name in ("error", "throttle", "submit-failure", "hang", "drop", "malformed"):
+    for name in ("error", "throttle", "submit-failure", "secondary", "hang", "drop", "malformed"):
         faults.add_argument(f"--{name}-rate", type=_RATE, default=0.0)
     faults.add_argument("--error-status", type=_number(int, 500, 599), default=500)
+    faults.add_argument(
+        "--capacity-limit",
+        type=_number(int, 0),
+        default=0,
+        help="responsys: pushes per 10-minute window, then INTERNAL_CAPACITY_LIMIT_EXCEEDED",
+    )
     faults.add_argument(
         "--retry-after-s",
         type=_SECONDS,
@@ -93,6 +99,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     responsys.add_argument("--poll-status", type=int, choices=(200, 202), default=200)
     for name in ("login", "trigger", "poll"):
         responsys.add_argument(f"--{name}-per-min", type=_number(int, 0), default=None)
+    responsys.add_argument(
+        "--drop-body-over-bytes",
+        type=_number(int, 0),
+        default=10 * 1024 * 1024,
+        help="close the connection, no answer, on a larger trigger body (0 = never)",
+    )
+    responsys.add_argument(
+        "--campaign-name",
+        action="append",
+        default=None,
+        help="a push campaign that exists (repeatable); unset = any name",
+    )
 
 
 def _faults(args: argparse.Namespace) -> Faults:
@@ -104,6 +122,8 @@ def _faults(args: argparse.Namespace) -> Faults:
         throttle_rate=args.throttle_rate,
         retry_after_s=args.retry_after_s,
         submit_failure_rate=args.submit_failure_rate,
+        secondary_rate=args.secondary_rate,
+        capacity_limit=args.capacity_limit,
         hang_rate=args.hang_rate,
         hang_s=args.hang_s,
         drop_rate=args.drop_rate,
@@ -163,6 +183,8 @@ def build_app(args: argparse.Namespace) -> Starlette:
             never_finish=args.never_finish,
             retention_s=args.retention_s,
             poll_status=args.poll_status,
+            drop_body_over_bytes=args.drop_body_over_bytes,
+            campaigns=None if args.campaign_name is None else frozenset(args.campaign_name),
             **limits,
             **common,
         )

@@ -8,10 +8,21 @@ Rate knobs are probabilities per request; at most one of them fires per request.
 Throttling is the account's state. Every throttled answer (a rate fault, a storm, a
 provider limit) holds the whole simulator, one account, for the time it announced: Azure
 its `Retry-After`, Responsys `retry_after_s` (default 60 s: its message says "try again in
-a minute"). A call of any endpoint (token, push, poll) that arrives before the hold ends,
-less `violation_tolerance_ms`, is a violation: it is counted and throttled again, with the
-time still left and without extending the hold. `PUT /_admin/faults` starts a new
-scenario: it ends the current hold (the violations counted so far stay in the ledger).
+a minute"). Every call of any endpoint (token, push, poll) that arrives before the hold
+ends is refused, with no grace at either end: Azure answers 429 and restarts the wait
+("sending before it elapses resets the wait", providers.md 4.2); Responsys answers
+API_LIMIT_EXCEEDED and the hold keeps its end (its limits are per minute). Such a call is
+also counted as a violation of the client's, unless it came within `in_flight_grace_ms`
+of the hold's start (sent before the client could have heard) or within
+`violation_tolerance_ms` of its end: those two knobs judge the client, they never let a
+call through. `PUT /_admin/faults` starts a new scenario: it ends the current hold (the
+violations counted so far stay in the ledger).
+
+Responsys only: `submit_failure_rate` (500 UNABLE_TO_SUBMIT_ASYNC_REQUEST),
+`secondary_rate` (401 API_NOT_ALLOWED_IN_SECONDARY: a failover happened) and
+`capacity_limit` (the Internal Capacity Limit: trigger calls allowed per 10-minute window,
+counted from when the faults were set; the calls past it answer
+INTERNAL_CAPACITY_LIMIT_EXCEEDED until the window resets). Azure ignores them.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ ENDPOINTS = frozenset({"token", "push", "poll"})
 HELD_ENDPOINTS = ENDPOINTS  # the calls a throttle hold covers (the whole account)
 OUTAGE_MODES = ("503", "refuse")
 DEFAULT_RATE_ENDPOINTS = ("push",)
+CAPACITY_WINDOW_S = 600.0  # Responsys's Internal Capacity Limit resets every 10 minutes
 
 _RATES = ("error_rate", "throttle_rate", "hang_rate", "drop_rate", "malformed_rate")
 _NON_NEGATIVE = (
@@ -58,6 +70,8 @@ class Faults:
     # holds retry_after_s (None = 60 s, "try again in a minute").
     retry_after_s: float | None = None
     submit_failure_rate: float = 0.0  # Responsys 500 UNABLE_TO_SUBMIT_ASYNC_REQUEST (queue full)
+    secondary_rate: float = 0.0  # Responsys 401 API_NOT_ALLOWED_IN_SECONDARY on a push
+    capacity_limit: int = 0  # Responsys pushes per 10-minute window; 0 = no limit
     hang_rate: float = 0.0  # process, then wait `hang_s` before answering (client times out)
     hang_s: float = 30.0
     drop_rate: float = 0.0  # process, then close the connection without an answer
@@ -67,15 +81,17 @@ class Faults:
     outage_mode: str = "503"  # "503": answer 503; "refuse": close without any answer
     throttle_s: float = 0.0  # a throttle storm: every call in this window is throttled ...
     throttle_after_s: float = 0.0  # ... starting this long after the faults were set
-    violation_tolerance_ms: float = 50.0  # a call this early after a hold is not a violation
-    # A call arriving this soon after a hold began was in flight before the client heard.
+    # A call refused this little before a hold ends is not counted as a violation.
+    violation_tolerance_ms: float = 50.0
+    # A call refused this soon after a hold began was in flight before the client heard:
+    # refused, not counted as a violation.
     in_flight_grace_ms: float = 250.0
     # Where faults apply. None: latency and rate faults on push only, the timed windows
     # (outage, storm) everywhere but /_admin. A list: both only on the listed endpoints.
     endpoints: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        for name in (*_RATES, "submit_failure_rate"):
+        for name in (*_RATES, "submit_failure_rate", "secondary_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"fault {name} must be within [0, 1], got {value!r}")
@@ -86,6 +102,8 @@ class Faults:
             value = getattr(self, name)
             if not value >= 0:
                 raise ConfigError(f"fault {name} must be >= 0, got {value!r}")
+        if self.capacity_limit < 0:
+            raise ConfigError(f"fault capacity_limit must be >= 0, got {self.capacity_limit}")
         if not 500 <= self.error_status <= 599:
             raise ConfigError(f"fault error_status must be a 5xx code, got {self.error_status}")
         retry = self.retry_after_s
@@ -152,7 +170,7 @@ class Faults:
                         f"got {value!r}"
                     )
                 values[name] = value
-            elif name == "error_status":
+            elif name in ("error_status", "capacity_limit"):
                 if type(value) is not int:
                     raise ConfigError(f"fault {name} must be an integer, got {value!r}")
                 values[name] = value
@@ -192,12 +210,16 @@ class FaultState:
     """
 
     __slots__ = (
+        "_capacity_used",
+        "_capacity_window",
         "_faults",
+        "_held_for_s",
         "_held_since_s",
         "_held_until_s",
         "_outage",
         "_past_end_s",
         "_rng",
+        "_set_at_s",
         "_storm",
     )
 
@@ -207,6 +229,7 @@ class FaultState:
         self._outage = self._storm = (0.0, 0.0)
         self._held_until_s = 0.0  # 0 = never held
         self._held_since_s = float("-inf")  # when the current hold began
+        self._held_for_s = 0.0  # the wait the current hold announced
         self._past_end_s: float | None = None  # the latest end of a replaced scenario's fault
         self.set(faults, now_s)
 
@@ -225,6 +248,8 @@ class FaultState:
         self._held_until_s = 0.0
         self._outage = _window(now_s, faults.outage_after_s, faults.outage_s)
         self._storm = _window(now_s, faults.throttle_after_s, faults.throttle_s)
+        self._set_at_s = now_s  # the capacity windows count from here
+        self._capacity_window, self._capacity_used = 0, 0
 
     def in_outage(self, now_s: float, endpoint: str | None = None) -> bool:
         """Inside the outage window (and, given an endpoint, the window covers it)."""
@@ -242,16 +267,27 @@ class FaultState:
         """A throttled answer was sent: the account waits `seconds` (never shortened)."""
         until_s = now_s + max(0.0, seconds)
         if until_s > self._held_until_s:
-            if self._held_until_s - self._tolerance_s() <= now_s:
+            if self._held_until_s <= now_s:
                 self._held_since_s = now_s  # a new hold, not an extension
             self._held_until_s = until_s
+            self._held_for_s = max(0.0, seconds)
+
+    def restart_hold(self, now_s: float) -> float:
+        """A call came inside the hold: the wait starts over from now; returns its length."""
+        self._held_until_s = max(self._held_until_s, now_s + self._held_for_s)
+        return self._held_until_s - now_s
 
     def held_until(self) -> float | None:
         """The end of the current or last throttle hold (None: never held)."""
         return self._held_until_s or None
 
+    def held_s(self, now_s: float) -> float:
+        """Seconds left on the throttle hold; a call now is refused when > 0."""
+        return max(0.0, self._held_until_s - now_s)
+
     def early_s(self, now_s: float) -> float:
-        """Seconds left on the throttle hold, 0 when a call now is allowed (with tolerance)."""
+        """How early a call now is, counted as a violation; 0 when it is not one (not held,
+        in flight when the hold began, or within the tolerance of its end)."""
         if now_s - self._held_since_s < self._faults.in_flight_grace_ms / 1000.0:
             return 0.0  # sent before the client could have heard of the hold
         left = self._held_until_s - now_s
@@ -263,10 +299,9 @@ class FaultState:
     def last_fault_end(self, now_s: float, cut_at_s: float | None = None) -> float | None:
         """The latest end, at or before `now_s`, of an outage, a storm or a throttle hold.
 
-        A hold counts as over once a call would be allowed (see `early_s`). With `cut_at_s`,
-        a window still open at that time counts as ending then.
+        A hold is over at its end, when calls are allowed again. With `cut_at_s`, a window
+        still open at that time counts as ending then.
         """
-        tolerance_s = self._faults.violation_tolerance_ms / 1000.0
         ends = [self._past_end_s]
         for start, until in (self._outage, self._storm):
             if until > start and start <= now_s:
@@ -276,7 +311,7 @@ class FaultState:
                     ends.append(cut_at_s)
         held = self._held_until_s
         if held:
-            if held - tolerance_s <= now_s:
+            if held <= now_s:
                 ends.append(held)
             elif cut_at_s is not None:
                 ends.append(cut_at_s)
@@ -306,6 +341,22 @@ class FaultState:
     def submit_fails(self) -> bool:
         rate = self._faults.submit_failure_rate
         return rate > 0 and self._rng.random() < rate
+
+    def in_secondary(self) -> bool:
+        """Whether this push meets a failover (Responsys API_NOT_ALLOWED_IN_SECONDARY)."""
+        rate = self._faults.secondary_rate
+        return rate > 0 and self._rng.random() < rate
+
+    def over_capacity(self, now_s: float) -> bool:
+        """Count one push; True when it is past `capacity_limit` in its 10-minute window."""
+        limit = self._faults.capacity_limit
+        if limit <= 0:
+            return False
+        window = int((now_s - self._set_at_s) // CAPACITY_WINDOW_S)
+        if window != self._capacity_window:
+            self._capacity_window, self._capacity_used = window, 0
+        self._capacity_used += 1
+        return self._capacity_used > limit
 
 
 def _window(now_s: float, after_s: float, length_s: float) -> tuple[float, float]:

@@ -1,8 +1,9 @@
 """Wrap a provider endpoint with the fault knobs: windows, throttle hold, latency, rate faults.
 
-Order per request: an open throttle hold makes the call a violation (counted); an outage
-window answers 503 or drops the connection; a violation is throttled again (the time left,
-the hold unchanged); a throttle storm throttles; then latency and one drawn rate fault.
+Order per request: a call inside an open throttle hold may be a violation (counted, see
+FaultState.early_s); an outage window answers 503 or drops the connection; a call inside
+the hold is refused (Azure: the wait starts over; Responsys: the time left, the hold
+unchanged); a throttle storm throttles; then latency and one drawn rate fault.
 Error and throttle faults answer before the request is processed. Hang, drop and malformed
 faults answer after it was processed (and recorded in the ledger): the ambiguous case a
 client cannot tell from a lost request. Every throttled answer (a storm, a rate fault, a
@@ -27,6 +28,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 class FaultAnswers(Protocol):
     """How a provider says the injected failures."""
+
+    # Whether a call inside a throttle hold starts the wait over (Azure) or not (Responsys).
+    restarts_hold: bool
 
     def unavailable(self) -> Response:
         """The outage answer (503)."""
@@ -53,23 +57,25 @@ def guarded(state: SimState, name: str, answers: FaultAnswers, endpoint: Endpoin
     async def run(request: Request) -> Response:
         faults = state.faults
         now = state.clock.now()
-        early_s = faults.early_s(now) if held else 0.0
-        if early_s > 0:
-            state.ledger.violation(now, name, early_s * 1000.0)
+        held_s = faults.held_s(now) if held else 0.0
+        if held_s > 0:
+            early_s = faults.early_s(now)
+            if early_s > 0:
+                state.ledger.violation(now, name, early_s * 1000.0)
         if faults.in_outage(now, name):
             if faults.current.outage_mode == "refuse":
                 return DroppedResponse()
             return answers.unavailable()
-        if early_s > 0:
-            return answers.throttled(early_s)  # throttled again; the hold is not extended
+        if held_s > 0:  # refused, however little is left
+            return answers.throttled(faults.restart_hold(now) if answers.restarts_hold else held_s)
         if faults.in_storm(now, name):
             response, clean = answers.throttled(faults.current.retry_after_s), True
         elif faults.applies_to(name):
             response, clean = await _faulted(request)
         else:
             response, clean = await endpoint(request), True
-        if not clean:
-            return response
+        if not clean or isinstance(response, DroppedResponse):
+            return response  # no answer reached the client: not an accepted push
         retry_after_s = faults.current.retry_after_s
         status = response.status_code
         if status in (401, 429):

@@ -6,8 +6,11 @@
     GET  /rest/api/ratelimit                            per-minute limits
 
 Paths are case-sensitive. Calls carry the raw token in `Authorization` (no `Bearer`).
-Order on a trigger: token (401 INVALID_TOKEN), throttle (401 API_LIMIT_EXCEEDED), body
-rules (see responsys_trigger), queue full (500 UNABLE_TO_SUBMIT_ASYNC_REQUEST), then 202.
+Order on a trigger: a body over `drop_body_over_bytes` (the gateway closes the connection,
+no answer), token (401 INVALID_TOKEN), failover fault (401 API_NOT_ALLOWED_IN_SECONDARY),
+throttle (401 API_LIMIT_EXCEEDED), capacity fault (401 INTERNAL_CAPACITY_LIMIT_EXCEEDED),
+body rules (see responsys_trigger), queue full (500 UNABLE_TO_SUBMIT_ASYNC_REQUEST), then
+202. A trigger for a campaign not in `campaigns` (when set) polls CAMPAIGN_IS_INVALID.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from push_tools.sim.admin import admin_routes
-from push_tools.sim.asgi import SimApp, json_response
+from push_tools.sim.asgi import FORM, JSON, DroppedResponse, SimApp, json_response, media_type
 from push_tools.sim.clock import SimClock
 from push_tools.sim.faults import FaultState
 from push_tools.sim.guard import guarded
@@ -37,7 +40,7 @@ from push_tools.sim.responsys_requests import (
     poll_body,
     recipient_result,
 )
-from push_tools.sim.responsys_trigger import Rejection, Trigger, read_trigger
+from push_tools.sim.responsys_trigger import INVALID_CONTENT, Rejection, Trigger, read_trigger
 from push_tools.sim.state import SimState
 from push_tools.sim.tokens import TokenState, TokenStore
 
@@ -76,6 +79,28 @@ def throttled() -> Response:
     )
 
 
+def not_in_secondary() -> Response:
+    # The code and its 401 are documented (AFTM errors page); the title and detail are not.
+    return envelope(
+        401,
+        "API_NOT_ALLOWED_IN_SECONDARY",
+        "API not allowed in secondary",
+        "The account has failed over to its secondary site; only AFTM APIs are allowed.",
+    )
+
+
+def over_capacity() -> Response:
+    # [INFERRED] 401: the docs name the code but not its HTTP status; they file the
+    # per-minute limit (API_LIMIT_EXCEEDED) under 401, so this sibling limit uses 401 too
+    # (no Responsys page mentions 429). Clients branch on errorCode anyway.
+    return envelope(
+        401,
+        "INTERNAL_CAPACITY_LIMIT_EXCEEDED",
+        "Internal capacity limit exceeded",
+        "Request rejected: the internal capacity limit was exceeded. It resets every 10 minutes.",
+    )
+
+
 # The wait after API_LIMIT_EXCEEDED when the `retry_after_s` fault knob is unset. Responsys
 # sends no Retry-After; its message says "try again in a minute", and the limits it enforces
 # are per minute.
@@ -83,6 +108,8 @@ DEFAULT_THROTTLE_HOLD_S = 60.0
 
 
 class _ResponsysFaultAnswers:
+    restarts_hold = False  # the limits are per minute: an early call does not move the minute
+
     def unavailable(self) -> Response:
         return PlainTextResponse("Service Temporarily Unavailable", 503)
 
@@ -151,13 +178,9 @@ class _ResponsysSimulator:
     async def login(self, request: Request) -> Response:
         if self._over_limit("login"):
             return throttled()
-        if "password" in request.query_params or "user_name" in request.query_params:
-            return envelope(
-                400,
-                "INVALID_PARAMETER",
-                "Invalid parameter",
-                "Credentials must be sent in the request body, never in the URL",
-            )
+        problem = _login_problem(request)
+        if problem is not None:
+            return envelope(400, "INVALID_PARAMETER", "Invalid parameter", problem)
         form = dict(parse_qsl((await request.body()).decode("latin-1")))
         auth_type = form.get("auth_type")
         if auth_type == "password":
@@ -192,20 +215,17 @@ class _ResponsysSimulator:
         )
 
     async def push(self, request: Request) -> Response:
-        user = self._user(request)
-        if user is None:
-            return invalid_token()
-        if self._over_limit("trigger"):
-            return throttled()
-        expiration = request.headers.get("message-expiration", str(self.cfg.message_expiration_s))
-        if not expiration.isdigit() or int(expiration) == 0:
-            return envelope(
-                400,
-                "INVALID_PARAMETER",
-                "Invalid parameter",
-                f"Message-Expiration must be a positive number of seconds, got {expiration!r}",
-            )
-        trigger = read_trigger(await request.body(), self.cfg.max_recipients)
+        raw = await self._gateway_body(request)
+        if raw is None:
+            return DroppedResponse()
+        admitted = self._admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        user, expiration = admitted
+        # The docs require the header and name no answer for its absence: the body is then
+        # not JSON to the server, INVALID_REQUEST_CONTENT [INFERRED].
+        is_json = media_type(request) == JSON
+        trigger = read_trigger(raw, self.cfg.max_recipients) if is_json else INVALID_CONTENT
         if isinstance(trigger, Rejection):
             return json_response(trigger.to_json(), trigger.status)
         if self.state.faults.submit_fails():
@@ -216,7 +236,7 @@ class _ResponsysSimulator:
                 "Error in submitting async request",
             )
         name = request.path_params["name"]
-        request_id = self._accept(user, name, trigger, int(expiration))
+        request_id = self._accept(user, name, trigger, expiration)
         return json_response(
             {
                 "requestId": request_id,
@@ -234,6 +254,37 @@ class _ResponsysSimulator:
             202,
         )
 
+    async def _gateway_body(self, request: Request) -> bytes | None:
+        """The body, or None when the gateway drops it for its size (no answer at all)."""
+        limit = self.cfg.drop_body_over_bytes
+        declared = request.headers.get("content-length", "")
+        if limit and declared.isdigit() and int(declared) > limit:
+            return None  # before the body is read, as a gateway would
+        raw = await request.body()
+        return None if limit and len(raw) > limit else raw
+
+    def _admit(self, request: Request) -> tuple[str, int] | Response:
+        """(user, Message-Expiration s) of a trigger, or its refusal before the body rules."""
+        user = self._user(request)
+        if user is None:
+            return invalid_token()
+        faults = self.state.faults
+        if faults.in_secondary():
+            return not_in_secondary()
+        if self._over_limit("trigger"):
+            return throttled()
+        if faults.over_capacity(self.clock.now()):
+            return over_capacity()
+        expiration = request.headers.get("message-expiration", str(self.cfg.message_expiration_s))
+        if not expiration.isdigit() or int(expiration) == 0:
+            return envelope(
+                400,
+                "INVALID_PARAMETER",
+                "Invalid parameter",
+                f"Message-Expiration must be a positive number of seconds, got {expiration!r}",
+            )
+        return user, int(expiration)
+
     def _accept(self, user: str, campaign: str, trigger: Trigger, expiration_s: int) -> str:
         now = self.clock.now()
         request_id = mint_request_id(self.rng, now)
@@ -241,6 +292,7 @@ class _ResponsysSimulator:
             request_id = mint_request_id(self.rng, now)
         results = tuple(recipient_result(item, self.cfg) for item in trigger.recipients)
         final_at, expired = fate(now, expiration_s, self.cfg)
+        known = self.cfg.campaigns is None or campaign in self.cfg.campaigns
         self.requests[request_id] = AsyncRequest(
             request_id,
             campaign,
@@ -250,9 +302,10 @@ class _ResponsysSimulator:
             results,
             trigger.reference_data,
             trigger.has_reference,
+            campaign_invalid=not known,
         )
         delivered = [r.target for r in results if r.success]
-        if delivered and not expired and final_at != float("inf"):
+        if delivered and known and not expired and final_at != float("inf"):
             self.state.ledger.record(now, user, campaign, delivered, "default")
         return request_id
 
@@ -284,6 +337,16 @@ class _ResponsysSimulator:
             for _, field, api, path, verb in _LIMITS
         ]
         return json_response(entries)
+
+
+def _login_problem(request: Request) -> str | None:
+    """Why a login request is malformed before its fields are read, or None."""
+    if "password" in request.query_params or "user_name" in request.query_params:
+        return "Credentials must be sent in the request body, never in the URL"
+    if media_type(request) != FORM:
+        # The docs require the header and name no answer for its absence [INFERRED].
+        return f"Content-Type must be {FORM}"
+    return None
 
 
 def responsys_app(config: ResponsysSimConfig | None = None) -> Starlette:

@@ -22,6 +22,13 @@ class ResponsysSimConfig:
     retention_s: float = 86_400.0  # RESPONSE_PURGED this long after submission
     poll_status: int = 200  # HTTP status of poll answers (the docs disagree: 200 or 202)
     max_recipients: int = 200
+    # The gateway drops a larger body: the connection closes with no HTTP answer (0 = off).
+    # "10 MB" read as MiB [INFERRED], the reading the client uses too.
+    drop_body_over_bytes: int = 10 * 1024 * 1024
+    # Opt-in: the push campaigns that exist. None = any name (demo, bench and tests use
+    # arbitrary names); a set: a trigger for another name is accepted, then polls
+    # CAMPAIGN_IS_INVALID.
+    campaigns: frozenset[str] | None = None
     unknown_prefixes: tuple[str, ...] = ("norecipient",)  # unidentifiable: recipientId -1
     nodevice_prefixes: tuple[str, ...] = ("nodevice",)  # known, but no device registered
     unknown_recipient_ids: frozenset[int] = frozenset()
@@ -46,7 +53,13 @@ class ResponsysSimConfig:
             raise ConfigError(f"poll_status must be 200 or 202, got {self.poll_status}")
         if not 1 <= self.max_recipients <= 200:
             raise ConfigError(f"max_recipients must be within 1..200, got {self.max_recipients}")
-        for name in ("login_per_min", "trigger_per_min", "poll_per_min", "ledger_records"):
+        for name in (
+            "login_per_min",
+            "trigger_per_min",
+            "poll_per_min",
+            "ledger_records",
+            "drop_body_over_bytes",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.user_name or not self.password:

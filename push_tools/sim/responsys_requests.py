@@ -3,7 +3,8 @@
 A request's fate is fixed when it is accepted: SUCCESS at submit + processing_s, or
 ASYNC_REQUEST_EXPIRED at submit + Message-Expiration when processing takes longer, or
 PROCESSING_REQUEST forever (the never-finish knob). Past the retention time every request
-answers RESPONSE_PURGED.
+answers RESPONSE_PURGED. A request for a campaign that does not exist ends in
+CAMPAIGN_IS_INVALID instead of SUCCESS.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ _TARGET_NAMES = {
     "emailMD5Hash": "email_md5_hash",
     "deviceId": "device_id",
 }
+CAMPAIGN_INVALID_DETAIL = (
+    "An error has occurred and the system is unable to process your request at this time. "
+    "Please contact Responsys Support."
+)
 _ID_TEXT = re.compile(r"[A-Za-z0-9]{6}::\d+")
 _ALNUM = string.ascii_letters + string.digits
 
@@ -78,6 +83,7 @@ class AsyncRequest:
     results: tuple[RecipientResult, ...]
     reference_data: Any
     has_reference: bool
+    campaign_invalid: bool = False  # processing finds no such push campaign
 
 
 def mint_request_id(rng: random.Random, now_s: float) -> str:
@@ -163,6 +169,13 @@ def poll_body(
             "Async request expired while processing.",
         )
         body = {"responseMessage": error, **base, "apiName": API_NAME}
+        body |= {"timeZone": cfg.time_zone, "requestTime": requested}
+        body |= {"requestProcessedTime": _local(request.final_at_s, cfg), "status": "ERROR"}
+    elif request.campaign_invalid:
+        # The code and detail are the polling-errors page's; its title and top-level status
+        # were cut off: "Campaign is invalid" and ERROR (as for other final errors) [INFERRED].
+        error = _error("Campaign is invalid", "CAMPAIGN_IS_INVALID", CAMPAIGN_INVALID_DETAIL)
+        body = {"response": error, **base, "apiName": API_NAME}
         body |= {"timeZone": cfg.time_zone, "requestTime": requested}
         body |= {"requestProcessedTime": _local(request.final_at_s, cfg), "status": "ERROR"}
     else:

@@ -3,7 +3,12 @@
 1. empty, malformed, non-object JSON or any raw non-ASCII byte -> INVALID_REQUEST_CONTENT
 2. `recipientData` not 1..max items                           -> RECIPIENT_LIMIT_EXCEEDED
 3. every recipientData key present, values of the right type  -> INVALID_PARAMETER
-4. PROFILE: exactly one profile attribute; PUSH: deviceId and apiKey -> INVALID_PARAMETER
+   (optionalData an array: the schema types it as one, never null, unlike the attributes)
+4. PROFILE: exactly one profile attribute; PUSH: deviceId and apiKey, and every profile
+   attribute null ("the Profile List attributes you are not using must be set to null")
+                                                                -> INVALID_PARAMETER
+The docs name no error for rules 3 and 4; INVALID_PARAMETER ("bad parameter in general")
+is [INFERRED]. "" counts as null (a project decision: the seed's sample sends it).
 """
 
 from __future__ import annotations
@@ -93,11 +98,13 @@ def _recipient_problem(item: Any) -> str | None:
 
 
 def _identity_problem(item: dict[str, Any]) -> str | None:
+    given = [key for key in PROFILE_KEYS if item[key] not in (None, "")]
     if item["listType"] == "PUSH":
         if not item["deviceId"] or not item["apiKey"]:
             return "listType PUSH needs both deviceId and apiKey"
+        if given:
+            return f"listType PUSH matches on deviceId and apiKey; set {given} to null"
         return None
-    given = [key for key in PROFILE_KEYS if item[key] not in (None, "")]
     if len(given) != 1:
         return f"listType PROFILE needs exactly one of {list(PROFILE_KEYS)}, got {given}"
     return None
@@ -116,8 +123,6 @@ def _type_problem(item: dict[str, Any]) -> str | None:
 
 
 def _optional_problem(optional: Any) -> str | None:
-    if optional is None:
-        return None
     if not isinstance(optional, list) or not all(
         isinstance(pair, dict)
         and set(pair) == {"name", "value"}
@@ -125,7 +130,7 @@ def _optional_problem(optional: Any) -> str | None:
         and isinstance(pair["value"], str)
         for pair in optional
     ):
-        return "optionalData must be an array of {name, value} strings"
+        return "optionalData must be an array of {name, value} strings ([] when there are none)"
     system = [pair["name"] for pair in optional if pair["name"].endswith("_")]
     if system:
         return f"optionalData must not use system field names (ending in '_'): {system}"

@@ -290,7 +290,7 @@ def test_all_devices_rejected_is_still_200(azure):
 
 def test_invalid_prefix_spelled_with_json_escapes_is_still_found(azure):
     body = b'{"deviceIds": ["\\u0069nvalid-1", "ok"]}'
-    response = azure.post(PATH, content=body, headers=AUTH)
+    response = azure.post(PATH, content=body, headers=AUTH | {"Content-Type": "application/json"})
     assert response.json() == {"invalidDeviceIds": ["invalid-1"]}
 
 
@@ -315,3 +315,47 @@ def test_ledger_reset_and_bad_records_parameter(azure):
     assert azure.delete("/_admin/ledger").json()["calls"] == 0
     assert azure.get("/_admin/ledger").json()["records"] == []
     assert azure.get("/_admin/ledger?records=-1").status_code == 400
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain"])
+def test_push_not_declared_json_is_415_api_error(azure, content_type):
+    headers = AUTH if content_type is None else AUTH | {"Content-Type": content_type}
+    response = azure.post(PATH, content=b'{"deviceIds": ["d1"]}', headers=headers)
+    assert_api_error(response, 415, "UnsupportedMediaType")
+    assert azure.get("/_admin/ledger").json()["deliveries"] == 0
+
+
+def test_token_request_not_declared_form_is_400_invalid_request(serve):
+    client = serve(azure_app(AzureSimConfig()))
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "sim-client",
+        "client_secret": "sim-secret",
+        "resource": "https://management.core.windows.net/",
+    }
+    response = client.post("/sim-tenant/oauth2/token", json=form)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_poll_override_with_other_question_or_choice_counts_gets_400(serve):
+    campaign = AzureCampaign(AzureKind.POLLS, 4, poll_shape=(2,))
+    client = serve(azure_app(AzureSimConfig(static_token=SEED_TOKEN, campaigns=(campaign,))))
+    path = PATH.replace("announcements/1", "polls/4")
+    question = {
+        "id": 1,
+        "title": "Q",
+        "choices": [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}],
+    }
+    same = {"deviceIds": ["d1"], "data": {"questions": [question]}}
+    assert client.post(path, json=same, headers=AUTH).status_code == 200
+    fewer = {"deviceIds": ["d1"], "data": {"questions": [question | {"choices": [{"id": 1}]}]}}
+    assert_api_error(client.post(path, json=fewer, headers=AUTH), 400, "InvalidParameter")
+    assert client.get("/_admin/ledger").json()["deliveries"] == 1
+
+
+def test_override_field_over_its_max_length_gets_400(azure):
+    body = {"deviceIds": ["d1"], "data": {"notificationTitle": "x" * 2001}}
+    response = azure.post(PATH, json=body, headers=AUTH)
+    assert_api_error(response, 400, "InvalidParameter")
+    assert "notificationTitle" in response.json()["error"]["message"]

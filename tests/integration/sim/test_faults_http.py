@@ -29,7 +29,7 @@ RECIPIENT = {
     "deviceId": None,
     "apiKey": None,
     "listType": "PROFILE",
-    "optionalData": None,
+    "optionalData": [],
 }
 
 
@@ -163,7 +163,9 @@ def test_responsys_submit_failure_is_500_unable_to_submit(responsys):
 
 def test_responsys_submit_failure_comes_after_body_validation(responsys):
     set_faults(responsys, submit_failure_rate=1.0)
-    response = responsys.post(RESPONSYS_PUSH, content=b"")
+    response = responsys.post(
+        RESPONSYS_PUSH, content=b"", headers={"Content-Type": "application/json"}
+    )
     assert response.json()["errorCode"] == "INVALID_REQUEST_CONTENT"
 
 
@@ -187,3 +189,50 @@ def test_responsys_poll_faults_apply_when_poll_is_listed(responsys):
     response = responsys.get(accepted["links"][1]["href"])
     with pytest.raises(orjson.JSONDecodeError):
         orjson.loads(response.content)
+
+
+def test_responsys_secondary_fault_is_401_api_not_allowed_in_secondary(responsys):
+    set_faults(responsys, secondary_rate=1.0)
+    response = responsys.post(RESPONSYS_PUSH, json={"recipientData": [RECIPIENT]})
+    assert response.status_code == 401
+    assert response.json()["errorCode"] == "API_NOT_ALLOWED_IN_SECONDARY"
+    assert deliveries(responsys) == 0
+
+
+def test_responsys_capacity_limit_refuses_until_the_10_minute_window_resets(responsys):
+    set_faults(responsys, capacity_limit=2)
+    trigger = {"recipientData": [RECIPIENT]}
+    statuses = [responsys.post(RESPONSYS_PUSH, json=trigger).status_code for _ in range(3)]
+    assert statuses == [202, 202, 401]
+    refused = responsys.post(RESPONSYS_PUSH, json=trigger)
+    body = refused.json()
+    assert (refused.status_code, body["errorCode"]) == (401, "INTERNAL_CAPACITY_LIMIT_EXCEEDED")
+    assert "retry-after" not in refused.headers
+    assert responsys.get("/_admin/ledger").json()["violations"] == 0  # not a throttle hold
+    responsys.post("/_admin/clock/advance", json={"seconds": 600})
+    assert responsys.post(RESPONSYS_PUSH, json=trigger).status_code == 202
+
+
+def test_responsys_body_over_10_mb_gets_the_connection_dropped(responsys):
+    padding = "x" * (10 * 1024 * 1024)
+    trigger = {"recipientData": [RECIPIENT], "referenceData": padding}
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        responsys.post(RESPONSYS_PUSH, json=trigger)
+    body = responsys.get("/_admin/ledger").json()
+    assert (body["deliveries"], body["first_accepted_after_fault_ms"]) == (0, None)
+    assert responsys.post(RESPONSYS_PUSH, json={"recipientData": [RECIPIENT]}).status_code == 202
+
+
+@pytest.mark.parametrize(("limit", "accepted"), [(1024, False), (0, True)])
+def test_responsys_body_drop_limit_can_be_lowered_or_switched_off(serve, limit, accepted):
+    client = serve(responsys_app(ResponsysSimConfig(drop_body_over_bytes=limit)))
+    form = {"user_name": "sim-user", "password": "sim-password", "auth_type": "password"}
+    client.headers["Authorization"] = client.post("/rest/api/v1.3/auth/token", data=form).json()[
+        "authToken"
+    ]
+    trigger = {"recipientData": [RECIPIENT], "referenceData": "x" * 2048}
+    if accepted:
+        assert client.post(RESPONSYS_PUSH, json=trigger).status_code == 202
+    else:
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            client.post(RESPONSYS_PUSH, json=trigger)

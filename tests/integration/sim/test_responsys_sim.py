@@ -59,6 +59,7 @@ SEED_BODY = b"""{
 }"""
 PUSH = "/rest/haAsyncApi/v1.3/campaigns/Summer_Push/push"
 LOGIN = {"user_name": "sim-user", "password": "sim-password", "auth_type": "password"}
+JSON = {"Content-Type": "application/json"}
 
 
 def recipient(**overrides):
@@ -104,7 +105,7 @@ def assert_envelope(response, status, code):
 
 def test_seed_example_is_accepted_with_request_id_and_links(serve):
     client = start(serve, start_epoch_s=1643952224.0, clock_speed=1e-9)
-    response = client.post(PUSH, content=SEED_BODY, headers={"Content-Type": "application/json"})
+    response = client.post(PUSH, content=SEED_BODY, headers=JSON)
     assert response.status_code == 202
     body = response.json()
     request_id = body["requestId"]
@@ -131,7 +132,7 @@ def test_seed_example_is_accepted_with_request_id_and_links(serve):
 
 def test_seed_example_polls_in_progress_then_success_in_request_order(serve):
     client = start(serve, processing_s=60)
-    accepted = client.post(PUSH, content=SEED_BODY).json()
+    accepted = client.post(PUSH, content=SEED_BODY, headers=JSON).json()
     poll = accepted["links"][1]["href"]
     processing = client.get(poll)
     assert processing.status_code == 200
@@ -313,7 +314,7 @@ def test_token_expires_after_its_ttl_and_on_demand(serve):
 )
 def test_empty_or_malformed_json_is_invalid_request_content(serve, body):
     client = start(serve)
-    response = client.post(PUSH, content=body, headers={"Content-Type": "application/json"})
+    response = client.post(PUSH, content=body, headers=JSON)
     body = assert_envelope(response, 400, "INVALID_REQUEST_CONTENT")
     assert (body["title"], body["detail"]) == (
         "Invalid request content",
@@ -324,9 +325,9 @@ def test_empty_or_malformed_json_is_invalid_request_content(serve, body):
 def test_raw_non_ascii_byte_is_invalid_request_content(serve):
     client = start(serve)
     raw = SEED_BODY.replace(b"WELCOME10", "WELCOME\u20ac".encode())
-    assert_envelope(client.post(PUSH, content=raw), 400, "INVALID_REQUEST_CONTENT")
+    assert_envelope(client.post(PUSH, content=raw, headers=JSON), 400, "INVALID_REQUEST_CONTENT")
     escaped = SEED_BODY.replace(b"WELCOME10", b"WELCOME\\u20AC")
-    assert client.post(PUSH, content=escaped).status_code == 202
+    assert client.post(PUSH, content=escaped, headers=JSON).status_code == 202
 
 
 @pytest.mark.parametrize("count", [0, 201])
@@ -394,3 +395,49 @@ def test_ledger_records_successful_recipients_per_user_and_campaign(serve):
     record = ledger["records"][0]
     assert (record["account"], record["campaign"]) == ("sim-user", "Summer_Push")
     assert record["targets"] == ["email_address:a@example.com"]
+
+
+def test_campaign_not_configured_is_accepted_then_polls_campaign_is_invalid(serve):
+    client = start(serve, processing_s=0.0, campaigns=frozenset({"Summer_Push"}))
+    assert client.post(PUSH, content=SEED_BODY, headers=JSON).status_code == 202
+    other = "/rest/haAsyncApi/v1.3/campaigns/Winter_Push/push"
+    accepted = client.post(other, content=SEED_BODY, headers=JSON)
+    assert accepted.status_code == 202  # the name is checked when the request is processed
+    polled = client.get(accepted.json()["links"][1]["href"])
+    assert polled.status_code == 200
+    body = polled.json()
+    assert body["status"] == "ERROR"
+    assert body["response"]["errorCode"] == "CAMPAIGN_IS_INVALID"
+    assert body["response"]["detail"].startswith("An error has occurred")
+    # Only the configured campaign delivered (two recipients).
+    assert client.get("/_admin/ledger").json()["deliveries"] == 2
+
+
+def test_any_campaign_name_is_pushable_when_none_are_configured(serve):
+    client = start(serve, processing_s=0.0)
+    accepted = client.post(
+        "/rest/haAsyncApi/v1.3/campaigns/Any_Name/push", content=SEED_BODY, headers=JSON
+    )
+    assert client.get(accepted.json()["links"][1]["href"]).json()["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_trigger_not_declared_json_is_invalid_request_content(serve, content_type):
+    client = start(serve)
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = client.post(PUSH, content=SEED_BODY, headers=headers)
+    assert_envelope(response, 400, "INVALID_REQUEST_CONTENT")
+    assert client.get("/_admin/ledger").json()["deliveries"] == 0
+
+
+def test_trigger_declared_json_with_a_charset_is_accepted(serve):
+    client = start(serve)
+    headers = {"Content-Type": "Application/JSON; charset=utf-8"}
+    assert client.post(PUSH, content=SEED_BODY, headers=headers).status_code == 202
+
+
+def test_login_not_declared_form_is_invalid_parameter(serve):
+    client = serve(responsys_app(ResponsysSimConfig()))
+    response = client.post("/rest/api/v1.3/auth/token", json=LOGIN)
+    body = assert_envelope(response, 400, "INVALID_PARAMETER")
+    assert "application/x-www-form-urlencoded" in body["detail"]

@@ -48,14 +48,13 @@ def push(client: httpx.Client) -> httpx.Response:
     return client.post(PATH, json=BODY, headers=AUTH)
 
 
-def test_azure_call_inside_retry_after_is_a_violation_and_throttled_again(azure):
+def test_azure_call_inside_retry_after_is_a_violation_and_restarts_the_wait(azure):
     set_faults(azure, throttle_s=0.5, retry_after_s=5)  # one 429, then a 5 s hold
     first = push(azure)
     assert (first.status_code, first.headers["Retry-After"]) == (429, "5")
     advance(azure, 1.0)  # the storm is over, the hold is not
     early = push(azure)
-    assert early.status_code == 429
-    assert 1 <= int(early.headers["Retry-After"]) <= 4  # the time left, rounded up
+    assert (early.status_code, early.headers["Retry-After"]) == (429, "5")  # a new full wait
     token = azure.post("/sim-tenant/oauth2/token", data=TOKEN_FORM)
     assert token.status_code == 429  # the whole account waits, logins too
     body = ledger(azure)
@@ -77,12 +76,41 @@ def test_azure_call_after_retry_after_is_not_a_violation(azure):
     assert 0 <= body["first_accepted_after_fault_ms"] < 5000
 
 
-def test_a_call_within_the_tolerance_is_not_a_violation(azure):
+def test_a_call_within_the_tolerance_is_refused_but_not_a_violation(azure):
     set_faults(azure, throttle_s=0.1, retry_after_s=1, violation_tolerance_ms=200)
     assert push(azure).status_code == 429
     advance(azure, 0.9)  # 100 ms early at most: inside the 200 ms tolerance
+    early = push(azure)
+    assert (early.status_code, early.headers["Retry-After"]) == (429, "1")  # the wait restarts
+    assert ledger(azure)["violations"] == 0
+    advance(azure, 0.9)  # the old end has passed, the restarted wait has not
+    assert push(azure).status_code == 429
+    advance(azure, 1.0)
+    assert push(azure).status_code == 200
+
+
+def test_a_call_in_flight_when_the_hold_began_is_refused_and_restarts_the_wait(azure):
+    set_faults(azure, throttle_s=0.1, retry_after_s=2, in_flight_grace_ms=10_000)
+    assert push(azure).status_code == 429
+    advance(azure, 1.5)  # the storm is over, the hold is not
+    assert push(azure).status_code == 429  # refused, though not counted as a violation
+    advance(azure, 1.0)  # 2.5 s after the first 429: the restarted wait is still on
+    assert push(azure).status_code == 429
+    advance(azure, 2.0)
     assert push(azure).status_code == 200
     assert ledger(azure)["violations"] == 0
+
+
+def test_a_responsys_call_inside_the_hold_does_not_move_its_end(serve):
+    client = responsys_client(serve, ResponsysSimConfig(trigger_per_min=1))
+    set_faults(client, retry_after_s=10, violation_tolerance_ms=5000)
+    assert client.post(RESPONSYS_PUSH, json=TRIGGER).status_code == 202
+    assert client.post(RESPONSYS_PUSH, json=TRIGGER).status_code == 401  # the hold begins
+    advance(client, 7.0)  # within the tolerance of the end: refused, not a violation
+    assert client.post(LOGIN, data=LOGIN_FORM).json()["errorCode"] == "API_LIMIT_EXCEEDED"
+    advance(client, 3.0)  # the original end
+    assert client.post(LOGIN, data=LOGIN_FORM).status_code == 200
+    assert ledger(client)["violations"] == 0
 
 
 def test_a_throttle_storm_throttles_every_call_in_it_and_none_after(azure):

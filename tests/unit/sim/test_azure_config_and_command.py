@@ -22,6 +22,9 @@ def test_campaign_spec_parses_kind_id_state_and_mode():
         AzureKind.POLLS, 3, "draft", "one-shot"
     )
     assert AzureCampaign.parse("announcements/1") == AzureCampaign(AzureKind.ANNOUNCEMENTS, 1)
+    assert AzureCampaign.parse("polls/3:in-progress:manual:3,2") == AzureCampaign(
+        AzureKind.POLLS, 3, poll_shape=(3, 2)
+    )
 
 
 @pytest.mark.parametrize(
@@ -33,6 +36,9 @@ def test_campaign_spec_parses_kind_id_state_and_mode():
         ("polls/1:paused", "campaign state must be one of"),
         ("polls/1:draft:sometimes", "pushMode must be one of"),
         ("polls/1:draft:manual:extra", "kind/id"),
+        ("polls/1:draft:manual:3,,2", "kind/id"),
+        ("polls/1:draft:manual:0", "questions of >= 1 choice"),
+        ("announcements/1:draft:manual:2", "only polls have questions"),
     ],
 )
 def test_bad_campaign_spec_is_rejected(text, message):

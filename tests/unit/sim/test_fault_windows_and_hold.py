@@ -101,6 +101,24 @@ def test_hold_makes_early_calls_violations_beyond_the_tolerance():
     assert state.early_s(12.5) == 0.0
 
 
+def test_every_call_inside_the_hold_is_refused_whatever_the_grace_and_tolerance():
+    state = FaultState(Faults(violation_tolerance_ms=50.0, in_flight_grace_ms=250.0), now_s=0.0)
+    state.hold(10.0, 2.0)
+    assert state.held_s(10.01) == pytest.approx(1.99)  # in flight: no violation, still refused
+    assert state.early_s(10.01) == 0.0
+    assert state.held_s(11.99) == pytest.approx(0.01)  # within the tolerance: refused too
+    assert state.early_s(11.99) == 0.0
+    assert state.held_s(12.0) == 0.0
+
+
+def test_restarting_the_hold_starts_its_announced_wait_over():
+    state = FaultState(Faults(), now_s=0.0)
+    state.hold(10.0, 2.0)
+    assert state.restart_hold(11.5) == pytest.approx(2.0)
+    assert state.held_until() == pytest.approx(13.5)
+    assert state.held_s(13.0) == pytest.approx(0.5)
+
+
 def test_zero_tolerance_counts_any_early_call():
     state = FaultState(Faults(violation_tolerance_ms=0.0), now_s=0.0)
     state.hold(0.0, 1.0)
@@ -132,7 +150,8 @@ def test_last_fault_end_is_the_latest_ended_window():
     assert state.last_fault_end(7.0) == 7.0
     state.hold(7.5, 1.0)
     assert state.last_fault_end(8.0) == 7.0
-    assert state.last_fault_end(8.46) == 8.5  # a hold is over once calls are allowed
+    assert state.last_fault_end(8.46) == 7.0  # still held: calls are refused to the end
+    assert state.last_fault_end(8.5) == 8.5
 
 
 def test_a_window_not_yet_open_when_replaced_is_not_a_fault_end():
@@ -216,3 +235,11 @@ def test_cli_rejects_an_unknown_outage_mode(capsys):
     with pytest.raises(SystemExit):
         _parser().parse_args(["azure", "--outage-mode", "down"])
     assert "--outage-mode: invalid choice" in capsys.readouterr().err
+
+
+def test_cli_responsys_fault_knobs_reach_the_app_and_gateway_knobs_parse():
+    argv = ["responsys", "--secondary-rate", "0.5", "--capacity-limit", "7"]
+    argv += ["--drop-body-over-bytes", "0", "--campaign-name", "A", "--campaign-name", "B"]
+    app = build_app(_parser().parse_args(argv))
+    faults = app.state.sim.faults.current
+    assert (faults.secondary_rate, faults.capacity_limit) == (0.5, 7)

@@ -83,3 +83,52 @@ def test_faults_apply_only_to_their_endpoints():
     state = FaultState(Faults(latency_ms=1.0, endpoints=("poll",)), now_s=0.0)
     assert state.applies_to("poll")
     assert not state.applies_to("push")
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"secondary_rate": 1.5}, "secondary_rate must be within [0, 1]"),
+        ({"capacity_limit": -1}, "capacity_limit must be >= 0"),
+    ],
+)
+def test_bad_responsys_fault_values_are_rejected(knobs, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Faults(**knobs)
+
+
+def test_capacity_limit_must_be_an_integer_in_json():
+    with pytest.raises(ConfigError, match="capacity_limit must be an integer"):
+        Faults.from_json({"capacity_limit": 2.5})
+    assert Faults.from_json({"capacity_limit": 3, "secondary_rate": 0.5}) == Faults(
+        capacity_limit=3, secondary_rate=0.5
+    )
+
+
+def test_capacity_limit_refuses_past_the_limit_until_the_10_minute_window_resets():
+    state = FaultState(Faults(capacity_limit=2), now_s=100.0)
+    assert [state.over_capacity(100.0 + t) for t in (0, 1, 2, 599)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert [state.over_capacity(700.0 + t) for t in (0, 1, 2)] == [False, False, True]
+
+
+def test_new_faults_restart_the_capacity_window():
+    state = FaultState(Faults(capacity_limit=1), now_s=0.0)
+    assert not state.over_capacity(1.0)
+    assert state.over_capacity(2.0)
+    state.set(Faults(capacity_limit=1), now_s=3.0)
+    assert not state.over_capacity(4.0)
+
+
+def test_no_capacity_limit_never_refuses():
+    state = FaultState(Faults(), now_s=0.0)
+    assert not any(state.over_capacity(float(t)) for t in range(1000))
+
+
+def test_secondary_rate_of_one_always_fires_and_zero_never():
+    assert FaultState(Faults(secondary_rate=1.0), now_s=0.0, seed=1).in_secondary()
+    assert not FaultState(Faults(), now_s=0.0, seed=1).in_secondary()

@@ -99,6 +99,18 @@ def test_missing_recipient_key_is_invalid_parameter_naming_the_key():
         ({"mobileNumber": 5}, "must be strings or null"),
         ({"optionalData": [{"name": "MOBILE_NUMBER_", "value": "1"}]}, "system field"),
         ({"optionalData": [{"name": "A"}]}, "optionalData must be an array"),
+        ({"optionalData": None}, "optionalData must be an array"),
+        ({"listType": "PUSH", "deviceId": "d1", "apiKey": "k"}, "set ['emailAddress'] to null"),
+        (
+            {
+                "listType": "PUSH",
+                "emailAddress": None,
+                "recipientId": 7,
+                "deviceId": "d",
+                "apiKey": "k",
+            },
+            "set ['recipientId'] to null",
+        ),
     ],
 )
 def test_profile_and_push_rules_are_invalid_parameter(overrides, fragment):
@@ -106,6 +118,14 @@ def test_profile_and_push_rules_are_invalid_parameter(overrides, fragment):
     assert isinstance(result, Rejection)
     assert result.code == "INVALID_PARAMETER"
     assert fragment in result.detail
+
+
+@pytest.mark.parametrize("unset", [None, ""])
+def test_push_recipient_with_every_profile_attribute_unset_is_accepted(unset):
+    item = recipient(
+        emailAddress=unset, listType="PUSH", deviceId="d1", apiKey="k", optionalData=[]
+    )
+    assert isinstance(read_trigger(body(item), 200), Trigger)
 
 
 def test_profile_recipient_with_empty_device_and_api_key_is_accepted():
