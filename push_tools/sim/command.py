@@ -102,7 +102,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     responsys.add_argument(
         "--drop-body-over-bytes",
         type=_number(int, 0),
-        default=10 * 1024 * 1024,
+        default=10_000_000,
         help="close the connection, no answer, on a larger trigger body (0 = never)",
     )
     responsys.add_argument(

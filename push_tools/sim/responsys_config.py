@@ -23,8 +23,8 @@ class ResponsysSimConfig:
     poll_status: int = 200  # HTTP status of poll answers (the docs disagree: 200 or 202)
     max_recipients: int = 200
     # The gateway drops a larger body: the connection closes with no HTTP answer (0 = off).
-    # "10 MB" read as MiB [INFERRED], the reading the client uses too.
-    drop_body_over_bytes: int = 10 * 1024 * 1024
+    # "10 MB" read as the smaller 10,000,000 bytes [INFERRED], the reading the client uses too.
+    drop_body_over_bytes: int = 10_000_000
     # Opt-in: the push campaigns that exist. None = any name (demo, bench and tests use
     # arbitrary names); a set: a trigger for another name is accepted, then polls
     # CAMPAIGN_IS_INVALID.

@@ -148,6 +148,47 @@ def test_a_provider_fault_delays_intents_and_fails_none(azure_fault_run, parks: 
     assert book["first_accepted_after_fault_ms"] <= 5000
 
 
+# Responsys answers that say "not now" (the documents': its capacity window, a failover, an
+# AFTM server error): each holds or retries, none is a FAILED outcome, none pushes twice.
+RESPONSYS_FAULTS = {
+    "capacity": {"capacity_limit": 5},  # INTERNAL_CAPACITY_LIMIT_EXCEEDED after 5 pushes
+    "failover": {"secondary_rate": 0.5},  # 401 API_NOT_ALLOWED_IN_SECONDARY
+    "unrecoverable": {"error_rate": 0.3},  # 500 UNRECOVERABLE_EXCEPTION
+}
+
+
+@pytest.mark.parametrize("name", list(RESPONSYS_FAULTS))
+def test_responsys_limits_and_faults_delay_intents_and_fail_none(
+    kafka_bootstrap: str, sims: Sims, name: str
+) -> None:
+    config = fault_config(kafka_bootstrap, sims)
+    config["accounts"]["rs"].update(capacity_wait_s=1.0, unrecoverable_wait_s=1.0)
+    settings = with_topics(load_settings(None, **config))
+    make = lambda n: responsys_intent(f"rs-{n}", f"Camp_{n % 3}", [f"c-{n}-0", f"c-{n}-1"])  # noqa: E731
+    with running(settings):
+        set_faults(sims.responsys, **RESPONSYS_FAULTS[name])
+        with PacedProducer(kafka_bootstrap, settings.topics.intents, make, 6.0) as producer:
+            pass
+        time.sleep(4.0)  # the last intents meet the fault too
+        during = ledger(sims.responsys)["calls"]
+        set_faults(sims.responsys)  # the window resets, the failover ends
+        final = finals(kafka_bootstrap, settings.topics.outcomes, producer.intents)
+    every = read_outcomes(kafka_bootstrap, settings.topics.outcomes, 10**9, timeout_s=3)
+    book = ledger(sims.responsys)
+    statuses = Counter(outcome.status for outcome in final.values())
+    delayed = sum(o.status is OutcomeStatus.DELAYED for o in every)
+    print(
+        f"\n{name}: final {dict(statuses)}; DELAYED outcomes {delayed}; pushes taken during"
+        f" the fault {during}, in all {book['calls']}; {book['deliveries']} deliveries,"
+        f" {book['duplicate_deliveries']} duplicates"
+    )
+    assert statuses == {OutcomeStatus.PENDING: len(final)}, "queued in the end, none FAILED"
+    assert book["deliveries"] == 2 * len(final)
+    assert book["duplicate_deliveries"] == 0
+    if name == "capacity":
+        assert during <= 5, "no push went past the capacity limit while it held"
+
+
 def test_a_throttled_account_does_not_slow_a_healthy_one(kafka_bootstrap: str, sims: Sims) -> None:
     config = fault_config(kafka_bootstrap, sims)
     config["accounts"]["rs"]["throttle_wait_s"] = 10.0

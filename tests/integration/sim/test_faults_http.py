@@ -214,7 +214,7 @@ def test_responsys_capacity_limit_refuses_until_the_10_minute_window_resets(resp
 
 
 def test_responsys_body_over_10_mb_gets_the_connection_dropped(responsys):
-    padding = "x" * (10 * 1024 * 1024)
+    padding = "x" * 10_000_000
     trigger = {"recipientData": [RECIPIENT], "referenceData": padding}
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         responsys.post(RESPONSYS_PUSH, json=trigger)
