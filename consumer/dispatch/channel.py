@@ -145,7 +145,8 @@ class AccountChannel:
         """`throttle`, then wait the window out: what a call told to wait does before its retry."""
         now = self._clock()
         self._hold(wait_s, reason, now)
-        await self._throttle.wait(self.sleep, now=now)
+        # bounded like a call's wait in line; the retry's send says whether it may go
+        await self._throttle.wait(self.sleep, now=now, budget_s=self.limits.max_call_wait_s)
 
     def _hold(self, wait_s: float, reason: str, now: float) -> None:
         starts = self._throttle.remaining_s() <= 0
@@ -178,10 +179,7 @@ class AccountChannel:
     async def send(self, request: Request, operation: str = PUSH) -> Answer:
         """Send one request; raise CircuitOpenError or TransportError instead of answering."""
         if self._throttle.remaining_s() > self.limits.max_call_wait_s:
-            raise ThrottledError(
-                f"{self.provider} account {self.account!r}: throttled for another"
-                f" {self._throttle.remaining_s():.1f}s ({self._throttle.reason})"
-            )
+            raise self._throttled()
         breaker = self._breaker(operation)
         if not breaker.allow():
             self._events.on_short_circuit(self.provider, self.account, operation)
@@ -197,7 +195,8 @@ class AccountChannel:
             async with self._gate:
                 await self._bucket.acquire(self.sleep)
                 # no await between this wait and the send: nothing leaves inside a window
-                await self._throttle.wait(self.sleep)
+                if not await self._throttle.wait(self.sleep, budget_s=self.limits.max_call_wait_s):
+                    raise self._throttled()
                 answer = await self._send(request, operation)
             verdict = True
         except TransportError:
@@ -212,6 +211,12 @@ class AccountChannel:
         else:
             breaker.record_success()
         return answer
+
+    def _throttled(self) -> ThrottledError:
+        return ThrottledError(
+            f"{self.provider} account {self.account!r}: throttled for another"
+            f" {self._throttle.remaining_s():.1f}s ({self._throttle.reason})"
+        )
 
     def _breaker(self, operation: str) -> CircuitBreaker:
         breaker = self._breakers.get(operation)

@@ -46,20 +46,33 @@ class Throttle:
         return self._reason
 
     async def wait(
-        self, sleep: Callable[[float], Awaitable[None]], *, now: float | None = None
-    ) -> None:
-        """Return once the window has passed; sleep again only if it grew meanwhile.
+        self,
+        sleep: Callable[[float], Awaitable[None]],
+        *,
+        now: float | None = None,
+        budget_s: float | None = None,
+    ) -> bool:
+        """Return True once the window has passed; sleep again only if it grew meanwhile.
 
         A sleep is trusted to have waited what it was asked: a window someone slept through
         has passed, for every waiter, even when the clock reads a hair early (or, in tests,
         when the sleep is a recording that returns at once). `now` is the first clock
         reading, when the caller has one (the one its `hold` used).
+
+        With `budget_s`, return False instead of waiting longer than that in all: a window
+        that keeps growing (each refused call extends it, and only the first waiter gets to
+        send) must not hold a caller in line for ever.
         """
+        waited_s = 0.0
         while self._until > self._passed:
             remaining = self._until - (self._clock() if now is None else now)
             now = None
             if remaining <= 0:
-                return
+                return True
+            if budget_s is not None and waited_s + remaining > budget_s:
+                return False
             target = self._until
             await sleep(remaining)
+            waited_s += remaining
             self._passed = max(self._passed, target)
+        return True

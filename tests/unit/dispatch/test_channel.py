@@ -356,3 +356,29 @@ async def test_calls_waiting_for_their_operations_limit_leave_room_for_others(
     await time.run(*polls, push)
     assert provider.sent_at("/poll") == [0.0, 1.0, 2.0]
     assert provider.sent_at("/push") == [0.1]  # not behind the polls' waits
+
+
+async def test_a_window_that_keeps_growing_ends_a_waiting_call_within_its_wait(
+    make_channel, time, provider
+):
+    channel = make_channel(max_call_wait_s=5.0)
+    channel.throttle(1.0, "test")
+
+    async def refused_again_every_second() -> None:  # others' calls keep being refused
+        for _ in range(10):
+            await time.sleep(0.9)
+            channel.throttle(1.0, "test")
+
+    async def send() -> object:
+        try:
+            return await channel.send(request("/b"))
+        except ThrottledError as err:
+            return (err, time.now)
+
+    answer, _ = await time.run(send(), refused_again_every_second())
+    # not held in line for the 10 s the window lasts: thrown back (transient, to be parked)
+    # before waiting more than max_call_wait_s
+    assert isinstance(answer, tuple)
+    assert isinstance(answer[0], ThrottledError)
+    assert answer[1] <= 5.0
+    assert provider.sent_at("/b") == []
