@@ -20,7 +20,7 @@ from consumer.providers.responsys.auth import ResponsysSession, Session
 from consumer.providers.responsys.poll import read_poll_answer
 from consumer.providers.responsys.push import NAME
 from consumer.providers.responsys.wire import (
-    ACCOUNT_WAITS,
+    ACCOUNT_LIMITS,
     BODY_OVERHEAD,
     INVALID_TOKEN,
     Failed,
@@ -115,7 +115,7 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
             if code == INVALID_TOKEN:
                 self._session.invalidate(session)
                 continue
-            if code in ACCOUNT_WAITS:  # the account's state: pushes wait too, not only this poll
+            if code in ACCOUNT_LIMITS:  # the account's state: pushes wait too, not only this poll
                 self.channel.throttle(self.account.waits.of(code), code)
             return read_poll_answer(request_id, answer)
         return read_poll_answer(request_id, answer)

@@ -36,6 +36,9 @@ SECONDARY = "API_NOT_ALLOWED_IN_SECONDARY"
 TRANSIENT_CODES = frozenset({"UNABLE_TO_SUBMIT_ASYNC_REQUEST", "UNEXPECTED_EXCEPTION", SECONDARY})
 # Codes that hold the whole account for a while: the provider's limit or fault, not the call's.
 ACCOUNT_WAITS = frozenset({THROTTLED, CAPACITY, UNRECOVERABLE})
+# Of those, the account's limits: hit by a poll, they hold pushes too. A server error on a
+# poll does not (the poll path has a breaker of its own; it never stops pushes).
+ACCOUNT_LIMITS = frozenset({THROTTLED, CAPACITY})
 THROTTLED_WAIT_S = 60.0  # API_LIMIT_EXCEEDED: "try again in a minute"
 # Tried again each minute: at most ten refused calls per 10-minute window, against waiting
 # out a window of which any part may be left.

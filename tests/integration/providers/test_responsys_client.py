@@ -401,3 +401,15 @@ async def test_pushes_are_paced_to_the_limit_the_account_states(sim, sim_config)
     ] * 8
     assert [round(wait, 1) for wait in waits] == [11.1] * 7
     assert events.retries == []
+
+
+async def test_a_server_error_on_a_poll_asks_again_later_and_holds_no_push(make_client, sim):
+    client = make_client()
+    (pending,) = await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
+    assert pending.request_id is not None
+    set_faults(sim, error_rate=1.0, endpoints=["poll"])  # 500 UNRECOVERABLE_EXCEPTION
+    answer = await client.poll(pending.request_id)
+    assert (answer.state, answer.error_code) == (PollState.UNAVAILABLE, "UNRECOVERABLE_EXCEPTION")
+    assert client.throttled_for_s() == 0.0  # the poll path's trouble: pushes go on
+    (result,) = await client.send(responsys_batch(responsys_intent("i2", [profile(2)])))
+    assert result.status is OutcomeStatus.PENDING
