@@ -56,7 +56,7 @@ class Retrier:
         limits = channel.limits
         self._backoff = backoff or Backoff(limits.backoff_base_s, limits.backoff_max_s)
 
-    async def run(  # noqa: PLR0911 - each return is one way a call ends
+    async def run(
         self,
         attempt: Callable[[], Awaitable[Answer]],
         judge: Callable[[Answer], T | Retry[T]],
@@ -97,14 +97,12 @@ class Retrier:
                     return Tried(failed(err), attempts, ambiguous_retries, err.transient)
                 continue
             waits_s = min(verdict.wait_s, limits.max_wait_s) if verdict.wait_s is not None else 0.0
-            if attempts - reauths >= limits.max_attempts:
-                if verdict.wait_s is not None:  # the last answer still holds the account
+            if attempts - reauths >= limits.max_attempts or waits_s > limits.max_call_wait_s:
+                # The budget is spent, or the window is too long to wait in line: end the
+                # call; its intents are parked durably. A window the answer set still holds
+                # the account, so no other call resets it by sending early.
+                if verdict.wait_s is not None:
                     self._channel.throttle(waits_s, verdict.reason)
-                return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
-            if waits_s > limits.max_call_wait_s:
-                # Too long to wait in line: hold the account, end the call; its intents
-                # are parked durably and come back when the window has passed.
-                self._channel.throttle(waits_s, verdict.reason)
                 return Tried(verdict.otherwise, attempts, ambiguous_retries, transient=True)
             retries += 1
             ambiguous_retries += ambiguous

@@ -82,12 +82,10 @@ class ResponsysSession:
         try:
             answer = await self._channel.send(request, operation="login")
             return self._started(self._read(answer, fallback_endpoint=session.endpoint))
-        except AuthError as err:
+        except DispatchError as err:
             if err.error_code == THROTTLED:
                 raise  # logins are throttled too: a password login now would only add one
             return await self._login()  # a refused refresh is healed by a fresh login
-        except DispatchError:
-            return await self._login()
 
     async def _learn_limits(self, session: Session) -> None:
         """Pace pushes, polls and logins to the account's stated per-minute limits.

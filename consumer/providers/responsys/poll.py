@@ -23,7 +23,7 @@ def read_poll_answer(request_id: str, answer: Answer) -> PollAnswer:
     """The poll answer as a `PollAnswer`; never raises."""
     body = answer.json()
     if not isinstance(body, dict):
-        if answer.status >= 500 or answer.status == 429:
+        if _asks_later(answer.status):
             return _answer(PollState.UNAVAILABLE, request_id, answer, code=f"HTTP_{answer.status}")
         return _broken(request_id, answer, "not a JSON object")
     wrapper = body.get("response", body.get("responseMessage"))
@@ -66,17 +66,13 @@ def _read_success(
 def _read_refusal(
     request_id: str, answer: Answer, code: str | None, message: str | None
 ) -> PollAnswer:
-    """A non-2xx poll answer: try later (throttled, 5xx, 429) or a final error (other 4xx).
-
-    A 5xx says nothing about the request, whatever its errorCode: the request stays
-    unknown, so it is asked again rather than ended.
-    """
+    """A non-2xx poll answer: try later (throttled, 5xx whatever its errorCode, 429) or a
+    final error (other 4xx)."""
     if (
         code in TRANSIENT_CODES
         or code in ACCOUNT_WAITS
         or code == INVALID_TOKEN
-        or answer.status >= 500
-        or answer.status == 429
+        or _asks_later(answer.status)
     ):
         state = PollState.UNAVAILABLE
     elif code is None:
@@ -84,6 +80,11 @@ def _read_refusal(
     else:
         state = _STATE_OF_CODE.get(code, PollState.ERROR)
     return _answer(state, request_id, answer, code=code or f"HTTP_{answer.status}", message=message)
+
+
+def _asks_later(status: int) -> bool:
+    """A 5xx or a 429 says nothing about the request: it stays unknown and is asked again."""
+    return status >= 500 or status == 429
 
 
 def _results(wrapper: object) -> tuple[RecipientResult, ...] | None:
