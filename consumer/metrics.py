@@ -9,8 +9,10 @@ no query reads (a counter's reset shows in `rate()` anyway).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from math import isnan
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -336,6 +338,32 @@ class PartitionGauges:
         for topic, partition in partitions:
             self._lag.remove(self._group, topic, str(partition))
         self._exported -= partitions
+
+
+def observe_all(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """Observe every amount in one labelled `histogram`, as `observe` would one at a time.
+
+    One increment per bucket touched instead of a Python loop over the buckets and two
+    locked increments per value: the end-to-end latency of every outcome cost 3 % of the
+    pipeline's CPU observed one by one (py-spy, bench drain). Reads prometheus_client's
+    per-child fields (`_upper_bounds`, `_buckets`, `_sum`, pinned by constraints.txt and by
+    test_metrics); without them it observes one at a time.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    counts: Tally[int] = Tally(
+        bisect_left(bounds, amount)
+        for amount in amounts
+        if not isnan(amount)  # NaN: in no bucket, as observe() does
+    )
+    total.inc(sum(amounts))
+    for index, n in counts.items():
+        buckets[index].inc(n)
 
 
 def add_process_collectors(registry: CollectorRegistry) -> None:

@@ -19,7 +19,7 @@ from consumer.avro import OutcomeEncoder, PendingEncoder
 from consumer.errors import DecodeError, ValidationError
 from consumer.kafka import ConsumedRecord, OutgoingRecord, dead_letter
 from consumer.kafka.ports import Sink
-from consumer.metrics import Metrics
+from consumer.metrics import Metrics, observe_all
 from consumer.model import AsyncPending, PushOutcome
 from consumer.pipeline.ledger import InFlight, Ledger
 from consumer.pipeline.parking import RETRY_HEADER, Parked
@@ -131,12 +131,10 @@ class Outbox:
         now = datetime.now(UTC)
         outcomes = [state.outcome for state in states if state.outcome is not None]
         self._metrics.on_outcomes(outcomes)
-        provider = None
-        histogram = None  # a bundle is one call's: one provider, one series looked up
+        latencies: dict[str, list[float]] = {}  # per provider: a bundle is one call's, mostly
         for outcome in outcomes:
-            if outcome.created_at is None:
-                continue
-            if histogram is None or outcome.provider != provider:
-                provider = outcome.provider
-                histogram = self._metrics.end_to_end.labels(provider)
-            histogram.observe(max(0.0, (now - outcome.created_at).total_seconds()))
+            if outcome.created_at is not None:
+                seconds = (now - outcome.created_at).total_seconds()
+                latencies.setdefault(outcome.provider, []).append(max(0.0, seconds))
+        for provider, amounts in latencies.items():
+            observe_all(self._metrics.end_to_end.labels(provider), amounts)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from consumer.dispatch.breaker import BreakerState, CircuitBreaker
 from consumer.dispatch.exchange import KNOWN_STATUSES, status_code
-from consumer.metrics import Metrics, add_process_collectors
+from consumer.metrics import Metrics, add_process_collectors, observe_all
 
 BOUNDED_LABELS = {
     "provider", "account", "status", "code_class", "code", "reason", "group", "topic",
@@ -327,3 +329,47 @@ def test_every_label_is_a_bounded_dimension(registry: CollectorRegistry, metrics
     labels = {name for family in registry.collect() for s in family.samples for name in s.labels}
     # Device ids, intent ids or error messages as labels would explode the series count.
     assert labels - {"le"} <= BOUNDED_LABELS
+
+
+_BOUNDS = (0.005, 0.01, 0.05, 0.1, 1, 10, 120)
+_AMOUNTS = st.lists(
+    st.one_of(
+        st.sampled_from((*_BOUNDS, 0.0, -1.0, float("inf"), 1e9)),
+        st.floats(min_value=-5, max_value=500, allow_nan=False),
+    ),
+    max_size=60,
+)
+
+
+@given(_AMOUNTS)
+def test_observing_a_bundle_at_once_exports_what_observing_each_value_does(
+    amounts: list[float],
+) -> None:
+    one_by_one, at_once = CollectorRegistry(), CollectorRegistry()
+    for registry in (one_by_one, at_once):
+        Histogram("latency_seconds", "x", ["provider"], buckets=_BOUNDS, registry=registry)
+    single = one_by_one._names_to_collectors["latency_seconds"].labels("azure")
+    for amount in amounts:
+        single.observe(amount)
+    observe_all(at_once._names_to_collectors["latency_seconds"].labels("azure"), amounts)
+    # every bucket (an amount on a bound counts in it), the count and the sum alike
+    assert _histogram_samples(at_once) == pytest.approx(_histogram_samples(one_by_one))
+
+
+def test_observing_at_once_falls_back_to_observe_without_the_clients_fields() -> None:
+    observed: list[float] = []
+
+    class Other:  # a histogram child whose fields are not prometheus_client's of today
+        def observe(self, amount: float) -> None:
+            observed.append(amount)
+
+    observe_all(Other(), [0.5, 2.0])  # type: ignore[arg-type]
+    assert observed == [0.5, 2.0]
+
+
+def _histogram_samples(registry: CollectorRegistry) -> dict[str, float]:
+    return {
+        f"{sample.name}{sorted(sample.labels.items())}": sample.value
+        for family in registry.collect()
+        for sample in family.samples
+    }
