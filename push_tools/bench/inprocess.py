@@ -1,0 +1,251 @@
+"""The pipeline's own CPU per intent, without Kafka: a low-noise A/B of code trees.
+
+The real `Pipeline`, decoder, validator, encoders and provider clients run in one process
+on the two simulators (child processes); only the Kafka source and sink are in memory: the
+bench's intents are handed out as consumed records, and every produced record is
+acknowledged on the next loop turn. No broker shares the cores, so two trees compared
+here differ by their code, not by the broker's JIT or its neighbours (the full bench's
+pairs differ by up to ~10 % between drains a minute apart).
+
+    .venv/bin/python -m push_tools.bench.inprocess --intents 40000 --rounds 3 \\
+        --tree /tmp/before-src
+
+Each round runs the current tree and every `--tree` (a directory holding a `consumer/`
+package, e.g. `git archive REV consumer schemas | tar -x -C DIR`) in turn, each in a fresh
+process; the minimum over rounds is reported, since contention only ever adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from consumer.app import Pipeline
+from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
+from consumer.kafka import ConsumedRecord, OutgoingRecord
+from consumer.offsets import Commit, Partition
+from consumer.service import runtime
+from consumer.settings import load_settings, to_toml
+from consumer.validation import IntentValidator
+from push_tools.bench.environment import _AZURE_ARGS, _RESPONSYS_ARGS
+from push_tools.bench.pipeline_run import pipeline_config
+from push_tools.bench.workload import Workload, _message
+from push_tools.sim.server import SimProcess
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PARTITIONS = 6
+TOPICS = {name: name for name in ("intents", "outcomes", "dlq", "pending", "retry")}
+CURRENT = "current"
+DRAIN_TIMEOUT_S = 600.0
+
+
+class MemorySource:
+    """Hands out the given records as consumed, as many as asked for; commits succeed."""
+
+    def __init__(self, records: list[ConsumedRecord]) -> None:
+        self._records = records
+        self.paused = False
+        self.assignment = {(TOPICS["intents"], p) for p in range(PARTITIONS)}
+
+    async def consume(self, max_messages: int, timeout_s: float) -> list[ConsumedRecord]:
+        if self.paused or not self._records:
+            await asyncio.sleep(0.001)
+            return []
+        taken, self._records = self._records[:max_messages], self._records[max_messages:]
+        await asyncio.sleep(0)  # the consumer thread's hop, roughly
+        return taken
+
+    async def commit(self, offsets: Mapping[Partition, Commit]) -> bool:
+        return True
+
+    def commit_now(self, offsets: Mapping[Partition, Commit]) -> bool:
+        return True
+
+    async def pause_all(self) -> int:
+        self.paused = True
+        return len(self.assignment)
+
+    async def resume_all(self) -> int:
+        self.paused = False
+        return len(self.assignment)
+
+    async def defer(self, partition: Partition, offset: int, until_s: float) -> None:
+        raise RuntimeError("the bench's intents are never parked on the retry topic")
+
+    async def partition_count(self, topic: str) -> int:
+        return PARTITIONS
+
+    async def lag(self) -> dict[Partition, int]:
+        return {}
+
+    async def close(self) -> None:
+        return None
+
+
+class MemorySink:
+    """Acknowledges every group of records on the next loop turn; keeps the outcome keys."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, expected: int) -> None:
+        self._loop = loop
+        self._expected = expected
+        self.outcome_keys: set[bytes] = set()
+        self.outcomes = 0
+        self.all_in = asyncio.Event()  # set once `expected` outcomes were produced
+
+    def send_many(self, records: Sequence[OutgoingRecord]) -> asyncio.Future[None]:
+        for record in records:
+            if record.topic == TOPICS["outcomes"] and record.key is not None:
+                self.outcomes += 1
+                self.outcome_keys.add(record.key)
+        if self.outcomes >= self._expected:
+            self.all_in.set()
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._loop.call_soon(future.set_result, None)
+        return future
+
+    async def close(self, timeout_s: float = 30.0) -> None:
+        return None
+
+
+def consumed(intents: int) -> list[ConsumedRecord]:
+    """The bench's workload (10 targets, 20 % Responsys) as consumed records."""
+    workload = Workload(intents)
+    now = datetime.now(UTC)
+    records = []
+    for index in range(intents):
+        key, value = _message(workload.intent("inprocess", index, now))
+        partition, offset = index % PARTITIONS, index // PARTITIONS
+        records.append(ConsumedRecord(TOPICS["intents"], partition, offset, key, value, (), 0))
+    return records
+
+
+async def drain(azure_url: str, responsys_url: str, intents: int) -> dict[str, Any]:
+    """Run the pipeline over `intents` bench intents; CPU and wall time of the drain."""
+    config = pipeline_config(
+        "127.0.0.1:9",  # never dialled: the source and sink are in memory
+        azure_url=azure_url,
+        responsys_url=responsys_url,
+        topics=TOPICS,
+        group="inprocess",
+        linger_ms=50,
+    )
+    with tempfile.TemporaryDirectory() as workdir:
+        path = Path(workdir) / "pipeline.toml"
+        path.write_text(to_toml(config))
+        settings = load_settings(path)
+    records = consumed(intents)
+    sink = MemorySink(asyncio.get_running_loop(), intents)
+
+    async with runtime(settings) as rt:
+        pipeline = Pipeline(
+            settings,
+            rt.clients,
+            rt.metrics,
+            decoder=IntentDecoder(rt.schemas, rt.registry, rt.providers),
+            validator=IntentValidator(
+                rt.providers, rt.clients, settings.pipeline.max_targets_per_intent
+            ),
+            outcome_encoder=OutcomeEncoder(rt.schemas, rt.registry),
+            pending_encoder=PendingEncoder(rt.schemas, rt.registry),
+            source=lambda _listener: MemorySource(records),
+            sink=lambda _loop: sink,
+        )
+        stop = asyncio.Event()
+        cpu, wall = time.process_time(), time.monotonic()
+        run = asyncio.create_task(pipeline.run(stop))
+        all_in = asyncio.create_task(sink.all_in.wait())
+        await asyncio.wait({run, all_in}, timeout=DRAIN_TIMEOUT_S, return_when="FIRST_COMPLETED")
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        all_in.cancel()
+        stop.set()
+        await run
+    return {
+        "intents": intents,
+        "outcomes": sink.outcomes,
+        "distinct_outcome_keys": len(sink.outcome_keys),
+        "cpu_us_per_intent": cpu / intents * 1e6,
+        "intents_per_s": intents / wall if wall > 0 else 0.0,
+    }
+
+
+def _trees(values: Sequence[str]) -> dict[str, Path | None]:
+    trees: dict[str, Path | None] = {CURRENT: None}
+    for value in values:
+        path = Path(value)
+        if not (path / "consumer" / "__init__.py").is_file():
+            raise argparse.ArgumentTypeError(f"--tree {value}: no consumer/ package in it")
+        trees[str(path)] = path.resolve()
+    return trees
+
+
+def _run_child(
+    tree: Path | None, azure_url: str, responsys_url: str, intents: int
+) -> dict[str, Any]:
+    path = [str(tree)] if tree else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(REPOSITORY)])}
+    command = [sys.executable, "-P", "-m", "push_tools.bench.inprocess", "--child",
+               azure_url, responsys_url, "--intents", str(intents)]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"drain of {tree or CURRENT} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m push_tools.bench.inprocess")
+    parser.add_argument("--intents", type=int, default=40_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tree", action="append", default=[], help="another code tree")
+    parser.add_argument("--child", nargs=2, metavar=("AZURE_URL", "RESPONSYS_URL"),
+                        help=argparse.SUPPRESS)  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.intents < 1 or args.rounds < 1:
+        parser.error(f"--intents and --rounds must be >= 1 (got {args.intents}, {args.rounds})")
+    if args.child:
+        azure_url, responsys_url = args.child
+        print(json.dumps(asyncio.run(drain(azure_url, responsys_url, args.intents))))
+        return 0
+    try:
+        trees = _trees(args.tree)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    azure, responsys = SimProcess("azure", _AZURE_ARGS), SimProcess("responsys", _RESPONSYS_ARGS)
+    azure.start()
+    try:
+        responsys.start()
+        figures: dict[str, list[float]] = {name: [] for name in trees}
+        for round_no in range(1, args.rounds + 1):
+            for name, tree in trees.items():
+                result = _run_child(tree, azure.url, responsys.url, args.intents)
+                if result["distinct_outcome_keys"] != args.intents:
+                    raise RuntimeError(f"{name}: outcomes for {result['distinct_outcome_keys']}"
+                                       f" of {args.intents} intents")  # fmt: skip
+                figures[name].append(result["cpu_us_per_intent"])
+                print(f"round {round_no} {name}: {result['cpu_us_per_intent']:.1f} us per intent,"
+                      f" {result['intents_per_s']:,.0f} intents/s", flush=True)  # fmt: skip
+    finally:
+        responsys.stop()
+        azure.stop()
+    for name, values in figures.items():
+        print(f"minimum {name}: {min(values):.1f} us of CPU per intent")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
