@@ -147,6 +147,8 @@ async def drain(azure_url: str, responsys_url: str, intents: int) -> dict[str, A
     sink = MemorySink(asyncio.get_running_loop(), intents)
 
     async with runtime(settings) as rt:
+        # Built as `service.serve` builds it, from constructors older trees share too: a
+        # helper added now would not exist in the trees this compares against.
         pipeline = Pipeline(
             settings,
             rt.clients,
