@@ -373,3 +373,10 @@ def _histogram_samples(registry: CollectorRegistry) -> dict[str, float]:
         for family in registry.collect()
         for sample in family.samples
     }
+
+
+def test_the_histogram_fields_observe_all_reads_are_there_so_it_takes_its_fast_path() -> None:
+    # a prometheus_client upgrade that renamed them would fall back silently (and slowly)
+    child = Histogram("h_seconds", "x", ["provider"], registry=CollectorRegistry()).labels("a")
+    assert len(child._upper_bounds) == len(child._buckets)
+    assert hasattr(child, "_sum")
