@@ -1,11 +1,10 @@
 """One provider account's connection: pooled httpx transport, concurrency cap, rate, breaker.
 
-Requests go through an httpx transport on aiohttp's connection pool (httpx-aiohttp): a
-provider call costs about a third of the CPU it costs on httpx's default transport, and
-does not grow with the pool size (httpcore checks every pooled connection with system calls
-on every call). They are handed to the transport directly, not through `httpx.AsyncClient`
-(see `AccountChannel._exchange`). This is the one boundary where transport exceptions
-become `consumer.errors` exceptions.
+Requests go through `Http1Transport` (HTTP/1.1 on asyncio, parsed by httptools): a provider
+call costs about half the client CPU it cost through aiohttp's pool (httpx-aiohttp), and a
+third of what httpx's default transport costs. They are handed to the transport directly,
+not through `httpx.AsyncClient` (see `AccountChannel._exchange`). This is the one boundary
+where transport exceptions become `consumer.errors` exceptions.
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache, partial
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from consumer import __version__
 from consumer.dispatch.breaker import BreakerState, CircuitBreaker
 from consumer.dispatch.exchange import NO_RESPONSE, Answer, Request, status_class, status_code
+from consumer.dispatch.http1 import Http1Transport
 from consumer.dispatch.limits import DispatchLimits
 from consumer.dispatch.observer import PUSH, DispatchObserver, health_observer
 from consumer.dispatch.ratelimit import TokenBucket
@@ -32,30 +30,28 @@ from consumer.errors import CircuitOpenError, ThrottledError, TransportError
 
 log = logging.getLogger(__name__)
 
-# Failures before any byte of the request could reach the provider: always safe to retry.
-# Told apart by aiohttp's own exception (the transport's httpx exceptions chain it): the
-# transport maps every aiohttp connection error, a reset mid-request included, to
-# httpx.ConnectTimeout, which would make an ambiguous failure look safe to retry.
 # Parsing a URL string is most of what httpx spends building a request (build_request: ~120
 # us with a string, ~40 us with a parsed URL, measured); a provider calls a few URLs (one per
 # endpoint, campaign or list) over and over, so each is parsed once. Bounded: campaigns churn.
 _parsed_url = lru_cache(maxsize=4096)(httpx.URL)
 
 # What httpx.AsyncClient added that matters: a name, and only the encodings httpx's Response
-# always decodes (aiohttp's own default may offer ones it cannot decode here).
+# always decodes.
 _DEFAULT_HEADERS = {
     "User-Agent": f"push-dispatch/{__version__}",
     "Accept-Encoding": "gzip, deflate",
 }
 
+# Failures before any byte of the request could reach the provider: always safe to retry.
+# A header that would split the request (`LocalProtocolError`) is refused before it leaves.
 _NOT_SENT = (
-    aiohttp.ClientConnectorError,
-    aiohttp.ConnectionTimeoutError,
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
 )
-_TIMEOUTS = (aiohttp.ServerTimeoutError, asyncio.TimeoutError, httpx.TimeoutException)
+_TIMEOUTS = (asyncio.TimeoutError, httpx.TimeoutException)
 
 
 class AccountChannel:
@@ -96,13 +92,13 @@ class AccountChannel:
         self._share = 1.0
         self._throttle = Throttle(clock)
         self._breakers: dict[str, CircuitBreaker] = {}
-        pool = httpx.Limits(
-            max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
-        )
         # the read, connect and pool timeouts, as httpx.AsyncClient hands them to a transport
         self._timeout = httpx.Timeout(limits.timeout_s, connect=limits.connect_timeout_s).as_dict()
-        # aiohttp's transport sets TCP_NODELAY on its sockets; tests pass a mock transport
-        self._transport = transport if transport is not None else AiohttpTransport(limits=pool)
+        # the gate above bounds the requests at once, so the pool keeps that many idle at most;
+        # tests pass a mock transport
+        self._transport = (
+            transport if transport is not None else Http1Transport(max_idle=limits.concurrency)
+        )
 
     def share_rate(self, fraction: float) -> None:
         """Use `fraction` (0..1] of the account's request rates: this instance's share."""
@@ -236,7 +232,7 @@ class AccountChannel:
         started = self._clock()
         try:
             answer = await self._exchange(request)
-        except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
+        except (TimeoutError, httpx.TransportError) as exc:
             raise self._transport_error(exc, started, operation) from exc
         status = answer.status
         self._observe(status_class(status), started, operation, status_code(status))
@@ -247,7 +243,7 @@ class AccountChannel:
 
         Not through `httpx.AsyncClient`: its layers (merged default headers, the cookie
         jar, the auth and redirect generators, event hooks) were a third of a call's CPU in
-        httpx and aiohttp, and the providers use none of them: they authenticate by header,
+        httpx and its transport, and the providers use none of them: they authenticate by header,
         never redirect, and set no cookies. Measured on the simulators at 250 intents/s (two
         intents a call): 1,563 -> 1,420 us of pipeline CPU per intent. Timeouts are the
         transport's, as before.
@@ -272,16 +268,15 @@ class AccountChannel:
     def _transport_error(
         self, exc: BaseException, started: float, operation: str
     ) -> TransportError:
-        cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ else exc
-        name = type(cause).__name__
-        if isinstance(cause, _NOT_SENT):
+        name = type(exc).__name__
+        if isinstance(exc, _NOT_SENT):
             self._observe("connect_error", started, operation)
-            return TransportError(f"{name} (not sent)", ambiguous=False)
-        if isinstance(cause, _TIMEOUTS):
+            return TransportError(f"{name}: {exc} (not sent)", ambiguous=False)
+        if isinstance(exc, _TIMEOUTS):
             self._observe("timeout", started, operation)
             return TransportError(f"{name} (may have been sent)", ambiguous=True)
         self._observe("transport_error", started, operation)
-        return TransportError(f"{name}: {cause} (may have been sent)", ambiguous=True)
+        return TransportError(f"{name}: {exc} (may have been sent)", ambiguous=True)
 
     def _observe(self, label: str, started: float, operation: str, code: str = NO_RESPONSE) -> None:
         seconds = self._clock() - started
