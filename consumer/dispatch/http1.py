@@ -74,12 +74,12 @@ class Http1Transport(httpx.AsyncBaseTransport):
             async with asyncio.timeout(timeouts.get("read")):
                 status, headers, content = await connection.exchange(head + body, request)
         except TimeoutError as exc:
-            connection.close()
+            connection.abort()
             raise httpx.ReadTimeout(
                 "no complete answer within the timeout", request=request
             ) from exc
         except BaseException:
-            connection.close()  # cancelled or broken: its next bytes belong to no request
+            connection.abort()  # cancelled or broken: its next bytes belong to no request
             raise
         if connection.keep_alive and not self._closed:
             self._park(origin, connection)
@@ -191,9 +191,9 @@ class _Connection(asyncio.Protocol):
         waiter = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         transport.write(data)
-        if self._writable is not None:  # the socket's buffer is full: wait for it to drain
-            await self._writable
         try:
+            if self._writable is not None:  # the socket's buffer is full: wait for it to drain
+                await self._writable
             answer: tuple[int, list[tuple[bytes, bytes]], bytes] = await waiter
         except (ConnectionError, OSError) as exc:
             raise httpx.ReadError(f"connection lost: {exc}", request=request) from exc
@@ -201,12 +201,24 @@ class _Connection(asyncio.Protocol):
             raise httpx.RemoteProtocolError(f"unreadable answer: {exc}", request=request) from exc
         except _TooLargeError as exc:
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        except BaseException:  # given up on while writing: the answer is no one's
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()  # retrieved: asyncio would log it as never read
+            waiter.cancel()
+            raise
         return answer
 
     def close(self) -> None:
+        """Close once what was written has gone (an idle or finished connection)."""
         self.usable = False
         if self._transport is not None:
             self._transport.close()
+
+    def abort(self) -> None:
+        """Drop at once, unsent bytes too: a request given up on is not written on."""
+        self.usable = False
+        if self._transport is not None:
+            self._transport.abort()
 
     # asyncio.Protocol
 
@@ -216,7 +228,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None or self._waiter.done():
-            self.close()  # bytes no request asked for: the connection cannot be trusted
+            self.abort()  # bytes no request asked for: the connection cannot be trusted
             return
         try:
             self._parser.feed_data(data)
@@ -249,6 +261,11 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            # an answer after the one asked for, in the same read: nothing here is trusted
+            raise _UnsolicitedError("bytes after the answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
@@ -280,15 +297,20 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self.usable = self.keep_alive and self._transport is not None
-            waiter.set_result((self._parser.get_status_code(), self._headers, b"".join(self._body)))
+            headers, self._headers = self._headers, []  # handed over: later bytes cannot touch it
+            waiter.set_result((self._parser.get_status_code(), headers, b"".join(self._body)))
 
     def _fail(self, exc: BaseException) -> None:
         self.keep_alive = False
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
-        self.close()
+        self.abort()
 
 
 class _TooLargeError(Exception):
     """An answer over the transport's size limit."""
+
+
+class _UnsolicitedError(Exception):
+    """Bytes the connection's one request did not ask for."""
