@@ -81,22 +81,33 @@ class Batcher:
         self._prefix = uuid.uuid4().hex[:8]
 
     def add(
-        self, intent: PushIntent, spans: Sequence[tuple[int, int]] | None = None
+        self,
+        intent: PushIntent,
+        spans: Sequence[tuple[int, int]] | None = None,
+        *,
+        waited_s: float = 0.0,
     ) -> tuple[int, list[Batch]]:
         """Add an intent (only its target ranges `spans`, when given: the rest is done);
-        return how many parts it travels in and the calls now full."""
+        return how many parts it travels in and the calls now full.
+
+        `waited_s`: how long the intent already waited on its way here; a call it opens
+        counts its linger from then (`Dispatcher.start` says how much is credited).
+        """
         key = _key_fields(intent)
         client = self._clients[intent.account]
         calls = self._open.get(key)
         if calls is None:
             calls = self._open[key] = []
         ready: list[Batch] = []
+        opened_at = self._clock() - waited_s
         if client.splits_intents:
             parts = 0
             for start, stop in spans or ((0, intent.push.target_count),):
-                parts += self._spread(key, calls, client, intent, ready, start=start, total=stop)
+                parts += self._spread(
+                    key, calls, client, intent, ready, start=start, total=stop, opened_at=opened_at
+                )
         else:
-            self._place_whole(key, calls, client, intent, ready)
+            self._place_whole(key, calls, client, intent, ready, opened_at=opened_at)
             parts = 1
         if not calls:
             del self._open[key]
@@ -108,8 +119,9 @@ class Batcher:
         ready: list[Batch] = []
         for key in list(self._open):
             calls = self._open[key]
-            while calls and calls[0].opened_at <= cutoff:  # opened in order: oldest first
-                ready.append(self._close(calls, calls[0]))
+            # not always in order: a call opened later may have been credited more wait
+            due = [call for call in calls if call.opened_at <= cutoff]
+            ready.extend(self._close(calls, call) for call in due)
             if not calls:
                 del self._open[key]
         return ready
@@ -124,7 +136,7 @@ class Batcher:
         """Seconds until the oldest open call is due, or None when nothing is open."""
         if not self._open:
             return None
-        oldest = min(calls[0].opened_at for calls in self._open.values())
+        oldest = min(call.opened_at for calls in self._open.values() for call in calls)
         return max(0.0, oldest + self._linger_s - self._clock())
 
     @property
@@ -143,6 +155,7 @@ class Batcher:
         *,
         start: int,
         total: int,
+        opened_at: float,
     ) -> int:
         """Place targets `[start, total)`, run by run, each in the first open call taking it."""
         keys = intent.push.target_keys(0, total) if client.unique_targets else None
@@ -166,7 +179,7 @@ class Batcher:
                     full.append(candidate)
             ready.extend(self._close(calls, done) for done in full)
             if call is None or fit is None:
-                call = self._open_call(key, calls, client, ready)
+                call = self._open_call(key, calls, client, ready, opened_at)
                 fit = self._fit(call, client, intent, keys, start=start, total=total)
             self._append(call, Part(intent, start, fit.stop), fit.body_bytes, keys)
             parts += 1
@@ -182,6 +195,8 @@ class Batcher:
         client: ProviderClient,
         intent: PushIntent,
         ready: list[Batch],
+        *,
+        opened_at: float,
     ) -> None:
         """Place the whole intent in the first open call with room, or in a new one."""
         total = intent.push.target_count
@@ -197,7 +212,7 @@ class Batcher:
                 and (keys is None or candidate.seen.isdisjoint(keys))
             ),
             None,
-        ) or self._open_call(key, calls, client, ready)
+        ) or self._open_call(key, calls, client, ready, opened_at)
         self._append(call, part, size, keys)
         if _full(call, client):
             ready.append(self._close(calls, call))
@@ -277,12 +292,17 @@ class Batcher:
             call.seen.update(keys[part.start : part.stop])
 
     def _open_call(
-        self, key: _KeyFields, calls: list[_OpenCall], client: ProviderClient, ready: list[Batch]
+        self,
+        key: _KeyFields,
+        calls: list[_OpenCall],
+        client: ProviderClient,
+        ready: list[Batch],
+        opened_at: float,
     ) -> _OpenCall:
         if len(calls) >= self._max_open_calls:
             ready.append(self._close(calls, calls[0]))
         fields = BatchKey(*key)
-        call = _OpenCall(fields, self._clock(), client.call_bytes(fields))
+        call = _OpenCall(fields, opened_at, client.call_bytes(fields))
         calls.append(call)
         return call
 

@@ -59,6 +59,8 @@ CONSUMER_DEFAULTS: Mapping[str, str] = {
     "fetch.min.bytes": "1000000",
 }
 
+LIBRDKAFKA_FETCH_WAIT_MS = 500  # librdkafka's default, for a value it would refuse anyway
+
 _TRUE = frozenset({"true", "t", "1"})  # what librdkafka reads as a boolean (any case)
 _FALSE = frozenset({"false", "f", "0"})
 
@@ -142,6 +144,16 @@ def consumer_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """A pipeline consumer's configuration: our defaults, `config`, then the guarantees."""
     guarantees = {g.key: g.value for g in CONSUMER_GUARANTEES}
     return {**CONSUMER_DEFAULTS, "logger": CLIENT_LOG, **config, **guarantees}
+
+
+def fetch_wait_ms(config: Mapping[str, Any]) -> int:
+    """How long a pipeline consumer's fetch may be held for more records (`fetch.wait.max.ms`
+    of `consumer_settings(config)`; librdkafka's own default when unreadable)."""
+    value = consumer_settings(config).get("fetch.wait.max.ms", LIBRDKAFKA_FETCH_WAIT_MS)
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return LIBRDKAFKA_FETCH_WAIT_MS
 
 
 def admin_config(kafka: KafkaSettings) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Intake:
         """Take records into the ledger and the batcher; return the retry partitions to
         rewind (partition, offset, monotonic time) because their next record is not due."""
         now = datetime.now(UTC)
+        now_ms = int(now.timestamp() * 1000)
         # Parked intents read back count as resumed (by the dispatcher), not consumed again.
         fresh = sum(1 for record in records if record.topic != self._retry_topic)
         self._metrics.intents_consumed.inc(fresh)
@@ -95,7 +96,9 @@ class Intake:
                 continue
             if parked is None:
                 decoded[intent.provider, intent.account] += 1
-            self._dispatcher.start(bundle, state, intent, parked, now)
+            self._dispatcher.start(
+                bundle, state, intent, parked, now, age_ms=now_ms - record.timestamp_ms
+            )
         self._outbox.emit(bundle)
         for labels, n in decoded.items():
             self._metrics.intents_decoded.labels(*labels).inc(n)

@@ -211,6 +211,34 @@ def test_batch_is_due_after_linger_and_not_before() -> None:
     assert batcher.next_due_in() is None
 
 
+def test_a_call_counts_its_linger_from_the_wait_its_first_intent_was_credited() -> None:
+    clock = Clock()
+    clock.now = 1.0
+    batcher = make(Limits("azure", max_targets=100), linger_s=0.05, clock=clock)
+    batcher.add(azure("a", ["d1"]), waited_s=0.02)
+    batcher.add(azure("b", ["d2"]), waited_s=0.04)  # joins the open call: changes nothing
+    assert batcher.next_due_in() == pytest.approx(0.03)
+    clock.now = 1.029
+    assert batcher.due() == []
+    clock.now = 1.03
+    assert [b.target_count for b in batcher.due()] == [2]
+
+
+def test_a_later_call_credited_more_is_sent_when_it_is_due_not_after_the_older_one() -> None:
+    clock = Clock()
+    batcher = make(Limits("azure", max_targets=100, unique_targets=True), clock=clock)
+    batcher.add(azure("a", ["d1"]))  # opened at 0.00, due at 0.05
+    clock.now = 0.01
+    batcher.add(azure("b", ["d1"]), waited_s=0.03)  # d1 again: a second call, due at 0.03
+    assert batcher.next_due_in() == pytest.approx(0.02)
+    clock.now = 0.029
+    assert batcher.due() == []
+    clock.now = 0.031
+    assert [[p.intent.intent_id for p in b.parts] for b in batcher.due()] == [["b"]]
+    clock.now = 0.051
+    assert [[p.intent.intent_id for p in b.parts] for b in batcher.due()] == [["a"]]
+
+
 def test_each_batch_gets_a_distinct_id() -> None:
     batcher = make(Limits("azure", max_targets=1))
     ready = batcher.add(azure("a", ["d1", "d2", "d3"]))[1]

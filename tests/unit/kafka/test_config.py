@@ -11,6 +11,7 @@ from consumer.errors import ConfigError
 from consumer.kafka.config import (
     admin_config,
     consumer_settings,
+    fetch_wait_ms,
     producer_settings,
 )
 from consumer.settings import Settings, describe, load_settings
@@ -205,3 +206,18 @@ def test_secrets_in_every_kafka_table_are_masked(tmp_path: Path) -> None:
     for secret in ("client-secret-value", "consumer-secret-value", "producer-secret-value"):
         assert secret not in text
     assert "'sasl.username': 'u'" in text, "only secrets are masked"
+
+
+@pytest.mark.parametrize(
+    ("config", "wait_ms"),
+    [
+        ({}, 20),  # ours
+        ({"fetch.wait.max.ms": "7"}, 7),  # the user's
+        ({"fetch.wait.max.ms": "soon"}, 500),  # unreadable (librdkafka refuses it at start)
+        ({"fetch.wait.max.ms": "-3"}, 0),
+    ],
+)
+def test_the_fetch_wait_credited_to_the_linger_is_the_consumers_own(
+    config: dict[str, str], wait_ms: int
+) -> None:
+    assert fetch_wait_ms(config) == wait_ms
