@@ -62,6 +62,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         scheme = url.scheme
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
+        if request.method == "HEAD":  # its answer's Content-Length announces no body here
+            raise httpx.UnsupportedProtocol("HEAD requests are not supported", request=request)
         port = url.port or (443 if scheme == "https" else 80)
         origin = (scheme, url.host, port)
         head = _head(request)  # refuses a header that would split the request: nothing sent

@@ -649,6 +649,14 @@ async def test_an_unsupported_scheme_is_refused(transport: Http1Transport) -> No
         await fetch(transport, f"ftp://{HOST}:{free_port()}/file")
 
 
+async def test_a_head_request_is_refused_rather_than_left_waiting_for_a_body(
+    transport: Http1Transport,
+) -> None:
+    # its answer's Content-Length would announce a body that never comes: refused, not hung
+    with pytest.raises(httpx.UnsupportedProtocol, match="HEAD"):
+        await fetch(transport, f"http://{HOST}:{free_port()}/", "HEAD")
+
+
 async def test_an_unsupported_scheme_through_the_channel_is_not_sent(
     channels: Callable[..., AccountChannel],
 ) -> None:
