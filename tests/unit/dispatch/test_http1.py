@@ -101,13 +101,21 @@ class Peer:
         with contextlib.suppress(ConnectionError, ssl.SSLError):
             await self.writer.wait_closed()
 
-    async def answer_all(self) -> None:
-        """Answer every request with a 200 naming its target, until the client closes."""
+    async def answer_all(self, delay_s: float = 0.0) -> None:
+        """Answer every request with a 200 naming its target (each `delay_s` after it came),
+        until the client closes."""
         while (request := await self.request()) is not None:
+            if delay_s:
+                await asyncio.sleep(delay_s)
             await self.send(ok(b"answer to " + request.target))
 
 
 Handler = Callable[[Peer], Coroutine[Any, Any, None]]
+
+
+def answering_after(delay_s: float) -> Handler:
+    """`Peer.answer_all`, each answer `delay_s` late."""
+    return lambda peer: peer.answer_all(delay_s)
 
 
 class Server:
@@ -433,12 +441,7 @@ async def test_an_idle_connection_younger_than_keepalive_s_is_reused(
 async def test_requests_at_once_each_get_their_own_answer(
     servers: Servers, transport: Http1Transport
 ) -> None:
-    async def answer_slowly(peer: Peer) -> None:
-        while (request := await peer.request()) is not None:
-            await asyncio.sleep(0.02)
-            await peer.send(ok(b"answer to " + request.target))
-
-    server = await servers.start(answer_slowly)
+    server = await servers.start(answering_after(0.02))
     paths = [f"/r{i}" for i in range(5)]
     for _ in range(2):  # the second round on the connections the first one parked
         answers = await asyncio.gather(*(fetch(transport, server.url(path)) for path in paths))
@@ -451,12 +454,7 @@ async def test_the_pool_keeps_at_most_max_idle_connections(
 ) -> None:
     transport = transports(max_idle=1)
 
-    async def answer_slowly(peer: Peer) -> None:
-        while (request := await peer.request()) is not None:
-            await asyncio.sleep(0.02)
-            await peer.send(ok(b"answer to " + request.target))
-
-    server = await servers.start(answer_slowly)
+    server = await servers.start(answering_after(0.02))
     await asyncio.gather(*(fetch(transport, server.url(f"/r{i}")) for i in range(3)))
     assert server.connections == 3
     ended_at_once = [await ended(peer, within_s=0.1) for peer in server.peers]
@@ -980,12 +978,7 @@ async def test_aclose_closes_idle_connections_and_refuses_later_requests(
 async def test_a_request_in_flight_at_aclose_gets_its_answer_and_its_connection_closes(
     servers: Servers, transport: Http1Transport
 ) -> None:
-    async def answer_slowly(peer: Peer) -> None:
-        while (request := await peer.request()) is not None:
-            await asyncio.sleep(0.05)
-            await peer.send(ok(b"answer to " + request.target))
-
-    server = await servers.start(answer_slowly)
+    server = await servers.start(answering_after(0.05))
     waiting = asyncio.create_task(fetch(transport, server.url("/one")))
     await server.request_arrived.wait()
     await transport.aclose()
