@@ -1,8 +1,8 @@
 """One provider account's connection: pooled httpx transport, concurrency cap, rate, breaker.
 
 Requests go through `Http1Transport` (HTTP/1.1 on asyncio, parsed by httptools): a provider
-call costs about half the client CPU it cost through aiohttp's pool (httpx-aiohttp), and a
-third of what httpx's default transport costs. They are handed to the transport directly,
+call costs about half the client CPU it cost through aiohttp's pool (httpx-aiohttp), and an
+eighth of what httpx's default transport costs. They are handed to the transport directly,
 not through `httpx.AsyncClient` (see `AccountChannel._exchange`). This is the one boundary
 where transport exceptions become `consumer.errors` exceptions.
 """

@@ -3,9 +3,9 @@
 httpx stays the interface (requests in, responses out, its mock transport in tests); this is
 what puts the bytes on the wire. Why not aiohttp through httpx-aiohttp: a provider call is
 the pipeline's largest step after the codec, and on a local server answering at once one
-POST of 1,000 Azure device ids cost 390-540 us of client CPU through that transport, against
-190 us through this one, httpx's own request and response models included (60 us without
-them; `push_tools/bench/README.md`, eighth pass). The parsing is httptools' (llhttp, the
+POST of 1,000 Azure device ids cost 308-329 us of client CPU through that transport, against
+151-173 us through this one, httpx's own request and response models included (55-64 us
+without them; `push_tools/bench/README.md`, eighth pass). The parsing is httptools' (llhttp, the
 parser aiohttp and Node.js use); what is left here is a keep-alive pool and the mapping of
 failures to httpx's exceptions, which `AccountChannel` tells apart:
 
@@ -188,8 +188,7 @@ class _Connection(asyncio.Protocol):
             raise httpx.ConnectError("connection closed before the request", request=request)
         self.usable = False  # until this answer is read whole and allows keep-alive
         self.keep_alive = False
-        self._headers, self._body, self._size = [], [], 0
-        self._headers_done = self._length_known = False
+        self._begin_answer()
         waiter = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         transport.write(data)
@@ -289,11 +288,14 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
         if status < 200:  # 1xx: an interim answer, the final one follows on this connection
-            self._headers, self._body, self._size = [], [], 0
-            self._headers_done = self._length_known = False
+            self._begin_answer()
             return
         self.keep_alive = self._parser.should_keep_alive()
         self._complete()
+
+    def _begin_answer(self) -> None:
+        self._headers, self._body, self._size = [], [], 0
+        self._headers_done = self._length_known = False
 
     def _complete(self) -> None:
         waiter = self._waiter

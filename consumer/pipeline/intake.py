@@ -21,7 +21,7 @@ from consumer.model import PushIntent
 from consumer.pipeline.dispatcher import Dispatcher
 from consumer.pipeline.ledger import InFlight, Ledger, Partition
 from consumer.pipeline.outbox import Bundle, Outbox
-from consumer.pipeline.parking import Parked
+from consumer.pipeline.parking import Parked, epoch_ms
 from consumer.validation import IntentValidator
 
 Rewind = tuple[Partition, int, float]  # partition, offset, monotonic time it is due
@@ -59,7 +59,7 @@ class Intake:
         """Take records into the ledger and the batcher; return the retry partitions to
         rewind (partition, offset, monotonic time) because their next record is not due."""
         now = datetime.now(UTC)
-        now_ms = int(now.timestamp() * 1000)
+        now_ms = epoch_ms(now)
         # Parked intents read back count as resumed (by the dispatcher), not consumed again.
         fresh = sum(1 for record in records if record.topic != self._retry_topic)
         self._metrics.intents_consumed.inc(fresh)

@@ -50,14 +50,14 @@ class Parked:
     def header(self) -> tuple[str, bytes]:
         body = {
             "attempt": self.attempt,
-            "not_before_ms": _ms(self.not_before),
-            "first_parked_ms": _ms(self.first_parked),
+            "not_before_ms": epoch_ms(self.not_before),
+            "first_parked_ms": epoch_ms(self.first_parked),
             "reason": self.reason,
             "done": [list(span) for span in self.done],
             "rejected": [[item.target, item.reason] for item in self.rejected],
             "provider_calls": self.provider_calls,
             "attempts": self.attempts,
-            "dispatched_at_ms": _ms(self.dispatched_at) if self.dispatched_at else None,
+            "dispatched_at_ms": epoch_ms(self.dispatched_at) if self.dispatched_at else None,
             "accepted": self.accepted,
         }
         return RETRY_HEADER, json.dumps(body, separators=(",", ":")).encode()
@@ -127,7 +127,8 @@ def _object(value: object) -> dict[str, Any]:
     return value
 
 
-def _ms(moment: datetime) -> int:
+def epoch_ms(moment: datetime) -> int:
+    """`moment` as epoch milliseconds (what Kafka timestamps and our records hold)."""
     return int(moment.timestamp() * 1000)
 
 
