@@ -17,7 +17,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -666,15 +666,28 @@ async def test_an_unsupported_scheme_through_the_channel_is_not_sent(
 # --- failures after the request may have arrived -----------------------------------------------
 
 
-async def _break_off_on_the_first_connection(peer: Peer) -> None:
-    request = await peer.request()
-    if request is None:
-        return
-    if peer.number == 1:
-        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-        return  # and close
-    await peer.send(ok(b"answer to " + request.target))
-    await peer.answer_all()
+def on_the_first_connection(first: Callable[[Peer, Received], Awaitable[None]]) -> Handler:
+    """A server whose first connection's first request gets `first`; every other request is
+    answered as `Peer.answer_all` answers. The connection closes when `first` returns."""
+
+    async def handle(peer: Peer) -> None:
+        request = await peer.request()
+        if request is None:
+            return
+        if peer.number == 1:
+            await first(peer, request)
+            return
+        await peer.send(ok(b"answer to " + request.target))
+        await peer.answer_all()
+
+    return handle
+
+
+async def _break_off(peer: Peer, request: Received) -> None:
+    await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+
+
+_break_off_on_the_first_connection = on_the_first_connection(_break_off)
 
 
 async def test_an_answer_broken_off_mid_body_is_a_read_error_and_not_reused(
@@ -699,16 +712,12 @@ async def test_an_answer_broken_off_through_the_channel_may_have_been_sent(
     assert (answer.status, answer.body) == (200, b"answer to /again")
 
 
-async def _garbage_on_the_first_connection(peer: Peer) -> None:
-    request = await peer.request()
-    if request is None:
-        return
-    if peer.number == 1:
-        await peer.send(b"NOT HTTP\r\n\r\n")
-        await peer.answer_all()  # and stays open
-        return
-    await peer.send(ok(b"answer to " + request.target))
-    await peer.answer_all()
+async def _garbage(peer: Peer, request: Received) -> None:
+    await peer.send(b"NOT HTTP\r\n\r\n")
+    await peer.answer_all()  # and stays open
+
+
+_garbage_on_the_first_connection = on_the_first_connection(_garbage)
 
 
 async def test_a_garbage_answer_is_a_remote_protocol_error_and_not_reused(
@@ -732,20 +741,17 @@ async def test_a_garbage_answer_through_the_channel_may_have_been_sent(
     assert error.ambiguous is True
 
 
-async def _answer_the_first_connection_late(peer: Peer) -> None:
-    request = await peer.request()
-    if request is None:
-        return
-    if peer.number == 1:
-        # answers 0.3 s late, unless the client closes the connection first
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0.3):
-                if await peer.request() is None:
-                    return
-        await peer.send(ok(b"LATE answer to " + request.target))
-    else:
-        await peer.send(ok(b"answer to " + request.target))
+async def _late(peer: Peer, request: Received) -> None:
+    # answers 0.3 s late, unless the client closes the connection first
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(0.3):
+            if await peer.request() is None:
+                return
+    await peer.send(ok(b"LATE answer to " + request.target))
     await peer.answer_all()
+
+
+_answer_the_first_connection_late = on_the_first_connection(_late)
 
 
 async def test_no_answer_in_time_is_a_read_timeout_and_the_late_answer_is_never_read(
