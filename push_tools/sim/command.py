@@ -97,6 +97,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     responsys.add_argument("--never-finish", action="store_true")
     responsys.add_argument("--retention-s", type=_number(float, 1e-9), default=86_400.0)
     responsys.add_argument("--poll-status", type=int, choices=(200, 202), default=200)
+    responsys.add_argument(
+        "--poll-throttle-status",
+        type=int,
+        choices=(200, 401),
+        default=401,
+        help="HTTP status of a throttled poll's API_LIMIT_EXCEEDED",
+    )
     for name in ("login", "trigger", "poll"):
         responsys.add_argument(f"--{name}-per-min", type=_number(int, 0), default=None)
     responsys.add_argument(
@@ -183,6 +190,7 @@ def build_app(args: argparse.Namespace) -> Starlette:
             never_finish=args.never_finish,
             retention_s=args.retention_s,
             poll_status=args.poll_status,
+            poll_throttle_status=args.poll_throttle_status,
             drop_body_over_bytes=args.drop_body_over_bytes,
             campaigns=None if args.campaign_name is None else frozenset(args.campaign_name),
             **limits,

@@ -69,10 +69,10 @@ def invalid_token() -> Response:
     return envelope(401, "INVALID_TOKEN", "Invalid token", "Token is invalid or expired")
 
 
-def throttled() -> Response:
+def throttled(status: int = 401) -> Response:
     # No Retry-After: Responsys documents none.
     return envelope(
-        401,
+        status,
         "API_LIMIT_EXCEEDED",
         "API limit exceeded",
         "Request rejected: the API limit per minute was exceeded. Please try again in a minute.",
@@ -313,7 +313,7 @@ class _ResponsysSimulator:
         if self._user(request) is None:
             return invalid_token()
         if self._over_limit("poll"):
-            return throttled()
+            return throttled(self.cfg.poll_throttle_status)
         request_id = request.path_params["request_id"]
         body = poll_body(self.requests.get(request_id), request_id, self.clock.now(), self.cfg)
         return json_response(body, self.cfg.poll_status)

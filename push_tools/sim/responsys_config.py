@@ -21,6 +21,9 @@ class ResponsysSimConfig:
     message_expiration_s: int = 3600  # default when the Message-Expiration header is absent
     retention_s: float = 86_400.0  # RESPONSE_PURGED this long after submission
     poll_status: int = 200  # HTTP status of poll answers (the docs disagree: 200 or 202)
+    # HTTP status of a throttled poll's API_LIMIT_EXCEEDED: the FAQ lists the code under 401,
+    # the polling page says its errors are 200 unless noted. A client must read the code.
+    poll_throttle_status: int = 401
     max_recipients: int = 200
     # The gateway drops a larger body: the connection closes with no HTTP answer (0 = off).
     # "10 MB" read as the smaller 10,000,000 bytes [INFERRED], the reading the client uses too.
@@ -51,6 +54,10 @@ class ResponsysSimConfig:
             raise ConfigError(f"processing_s must be >= 0, got {self.processing_s}")
         if self.poll_status not in (200, 202):
             raise ConfigError(f"poll_status must be 200 or 202, got {self.poll_status}")
+        if self.poll_throttle_status not in (200, 401):
+            raise ConfigError(
+                f"poll_throttle_status must be 200 or 401, got {self.poll_throttle_status}"
+            )
         if not 1 <= self.max_recipients <= 200:
             raise ConfigError(f"max_recipients must be within 1..200, got {self.max_recipients}")
         for name in (

@@ -23,10 +23,10 @@ from consumer.providers.responsys.wire import (
     ACCOUNT_LIMITS,
     BODY_OVERHEAD,
     INVALID_TOKEN,
+    UNNAMED_401,
     Failed,
     Queued,
     TriggerOutcome,
-    error_of,
     failed_from_error,
     judge_trigger,
     part_bytes,
@@ -96,7 +96,9 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
         return (_part_result(tried),) * len(batch.parts)
 
     async def poll(self, request_id: str) -> PollAnswer:
-        """One status poll for `request_id` (re-login once on INVALID_TOKEN); never raises."""
+        """One status poll for `request_id` (re-login once on INVALID_TOKEN or a 401 without
+        a code); never raises. The errorCode is read whatever the status carrying it."""
+        polled: PollAnswer | None = None
         for _ in range(2):
             try:
                 session = await self._session.current()
@@ -111,14 +113,16 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
                     error_message=str(err),
                     http_status=err.http_status,
                 )
-            code = error_of(answer).error_code if answer.status >= 400 else None
-            if code == INVALID_TOKEN:
+            polled = read_poll_answer(request_id, answer)
+            code = polled.error_code
+            if code == INVALID_TOKEN or (code == UNNAMED_401 and answer.status == 401):
                 self._session.invalidate(session)
                 continue
             if code in ACCOUNT_LIMITS:  # the account's state: pushes wait too, not only this poll
                 self.channel.throttle(self.account.waits.of(code), code)
-            return read_poll_answer(request_id, answer)
-        return read_poll_answer(request_id, answer)
+            return polled
+        assert polled is not None
+        return polled
 
 
 def _part_result(tried: Tried[TriggerOutcome]) -> PartResult:

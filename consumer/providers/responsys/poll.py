@@ -2,6 +2,11 @@
 
 Accepts 200 and 202, the `response` or `responseMessage` wrapper, `errorDetails` as a
 string or an array. Answers that break the contract become `BROKEN` with an excerpt.
+
+The errorCode decides before the HTTP status (the contract: branch on errorCode; polling
+errors come with 200 unless noted, and the statuses of the throttle and the capacity limit
+are not documented): a code about the account or the server, not about the request, leaves
+the request unknown (`UNAVAILABLE`), whatever status carried it.
 """
 
 from __future__ import annotations
@@ -9,7 +14,12 @@ from __future__ import annotations
 import json
 
 from consumer.dispatch.exchange import Answer
-from consumer.providers.responsys.wire import ACCOUNT_WAITS, INVALID_TOKEN, TRANSIENT_CODES
+from consumer.providers.responsys.wire import (
+    ACCOUNT_STATE_CODES,
+    ACCOUNT_WAITS,
+    INVALID_TOKEN,
+    TRANSIENT_CODES,
+)
 from consumer.status.answers import PollAnswer, PollState, RecipientResult
 
 _STATE_OF_CODE = {
@@ -17,20 +27,22 @@ _STATE_OF_CODE = {
     "RESPONSE_PURGED": PollState.UNKNOWN,
     "INVALID_REQUEST_ID": PollState.INVALID,
 }
+# Not about the request: the server, the account's limits, state or token. Asked again.
+_ASK_LATER_CODES = TRANSIENT_CODES | ACCOUNT_WAITS | ACCOUNT_STATE_CODES | {INVALID_TOKEN}
 
 
 def read_poll_answer(request_id: str, answer: Answer) -> PollAnswer:
     """The poll answer as a `PollAnswer`; never raises."""
     body = answer.json()
     if not isinstance(body, dict):
-        if _asks_later(answer.status):
-            return _answer(PollState.UNAVAILABLE, request_id, answer, code=f"HTTP_{answer.status}")
-        return _broken(request_id, answer, "not a JSON object")
+        return _not_an_object(request_id, answer)
     wrapper = body.get("response", body.get("responseMessage"))
     envelope = wrapper if isinstance(wrapper, dict) else body
     code = envelope.get("errorCode")
     code = code if isinstance(code, str) and code else None
     message = _message(envelope) if code else None
+    if code in _ASK_LATER_CODES:
+        return _answer(PollState.UNAVAILABLE, request_id, answer, code=code, message=message)
     if answer.status not in (200, 202):
         return _read_refusal(request_id, answer, code, message)
     status = body.get("status")
@@ -63,17 +75,19 @@ def _read_success(
     )
 
 
+def _not_an_object(request_id: str, answer: Answer) -> PollAnswer:
+    """No JSON object: a server's or gateway's error page (asked again), or a broken answer."""
+    if _asks_later(answer.status):
+        return _answer(PollState.UNAVAILABLE, request_id, answer, code=f"HTTP_{answer.status}")
+    return _broken(request_id, answer, "not a JSON object")
+
+
 def _read_refusal(
     request_id: str, answer: Answer, code: str | None, message: str | None
 ) -> PollAnswer:
-    """A non-2xx poll answer: try later (throttled, 5xx whatever its errorCode, 429) or a
-    final error (other 4xx)."""
-    if (
-        code in TRANSIENT_CODES
-        or code in ACCOUNT_WAITS
-        or code == INVALID_TOKEN
-        or _asks_later(answer.status)
-    ):
+    """A non-2xx poll answer whose code is about the request, or unknown: try later (5xx
+    whatever its errorCode, 429, 401) or a final error (other 4xx)."""
+    if _asks_later(answer.status):
         state = PollState.UNAVAILABLE
     elif code is None:
         return _broken(request_id, answer, "error without an errorCode")
@@ -83,8 +97,9 @@ def _read_refusal(
 
 
 def _asks_later(status: int) -> bool:
-    """A 5xx or a 429 says nothing about the request: it stays unknown and is asked again."""
-    return status >= 500 or status == 429
+    """A 5xx, a 429 or a 401 (token) says nothing about the request: it stays unknown and is
+    asked again."""
+    return status >= 500 or status in (401, 429)
 
 
 def _results(wrapper: object) -> tuple[RecipientResult, ...] | None:

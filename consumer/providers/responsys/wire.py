@@ -39,6 +39,15 @@ ACCOUNT_WAITS = frozenset({THROTTLED, CAPACITY, UNRECOVERABLE})
 # Of those, the account's limits: hit by a poll, they hold pushes too. A server error on a
 # poll does not (the poll path has a breaker of its own; it never stops pushes).
 ACCOUNT_LIMITS = frozenset({THROTTLED, CAPACITY})
+# The account's permissions or state (contract sheet: 401, "needs an operator"). A trigger
+# refused so is not queued and fails; a poll refused so says nothing of a request that was
+# queued already, which may have been pushed: it is asked again until its deadline.
+ACCOUNT_STATE_CODES = frozenset({
+    "API_DISABLED_FOR_USER", "ASYNC_API_DISABLED_FOR_USER", "INSUFFICIENT_ACCESS",
+    "ACCOUNT_SUSPENDED",
+})  # fmt: skip
+# A 401 without an errorCode (a gateway's, say): read as the expired token it most likely is.
+UNNAMED_401 = "HTTP_401"
 THROTTLED_WAIT_S = 60.0  # API_LIMIT_EXCEEDED: "try again in a minute"
 # Tried again each minute: at most ten refused calls per 10-minute window, against waiting
 # out a window of which any part may be left.
@@ -181,12 +190,20 @@ def poll_request(endpoint: str, request_id: str, token: str) -> Request:
 
 
 def judge_trigger(answer: Answer, waits: Waits) -> TriggerOutcome | Retry[TriggerOutcome]:
-    """Read one trigger answer: queued, failed for good, or retry (after re-login / a wait)."""
+    """Read one trigger answer: queued, failed for good, or retry (after re-login / a wait).
+
+    The errorCode decides, whatever the status (the contract: branch on errorCode): an error
+    envelope sent with 200 or 202 and no requestId was not queued, and is read as if it had
+    come with an error status.
+    """
     if answer.status in (200, 202):
-        return _queued(answer)
+        queued = _queued(answer)
+        # queued; or neither a requestId nor an errorCode: the answer breaks the contract
+        if isinstance(queued, Queued) or error_of(answer).error_code.startswith("HTTP_"):
+            return queued
     failed = error_of(answer)
     code = failed.error_code
-    if code == INVALID_TOKEN:
+    if code in (INVALID_TOKEN, UNNAMED_401):
         return Retry(failed, reauth=True)
     if code in ACCOUNT_WAITS:
         return Retry(failed, wait_s=waits.of(code), reason=code)

@@ -413,3 +413,34 @@ async def test_a_server_error_on_a_poll_asks_again_later_and_holds_no_push(make_
     assert client.throttled_for_s() == 0.0  # the poll path's trouble: pushes go on
     (result,) = await client.send(responsys_batch(responsys_intent("i2", [profile(2)])))
     assert result.status is OutcomeStatus.PENDING
+
+
+@pytest.mark.parametrize("throttle_status", [200, 401])
+async def test_a_throttled_poll_holds_the_account_whatever_status_carries_the_code(
+    throttle_status,
+):
+    # The polling page: errors come with 200 unless noted; the FAQ: API_LIMIT_EXCEEDED is a
+    # 401. Either way the request is not ended, and the account waits (pushes too).
+    config = ResponsysSimConfig(
+        processing_s=0.0, poll_per_min=1, poll_throttle_status=throttle_status
+    )
+    with SimServer(responsys_app(config)) as server:
+        account = account_for(server.url)
+        channel = AccountChannel("responsys", "rs", account.limits, sleep=RecordedSleep())
+        client = ResponsysClient("rs", account, channel=channel)
+        try:
+            (pending,) = await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
+            assert pending.request_id is not None
+            first = await client.poll(pending.request_id)
+            assert first.state is PollState.SUCCESS
+            assert client.throttled_for_s() == 0.0
+            second = await client.poll(pending.request_id)
+        finally:
+            await client.aclose()
+    assert (second.state, second.final, second.error_code, second.http_status) == (
+        PollState.UNAVAILABLE,
+        False,
+        "API_LIMIT_EXCEEDED",
+        throttle_status,
+    )
+    assert client.throttled_for_s() > 50.0  # "try again in a minute"

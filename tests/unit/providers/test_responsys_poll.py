@@ -71,22 +71,55 @@ def test_error_details_as_an_array_are_kept_in_the_message():
     assert answer.error_message == "d (campaign X; is broken)"
 
 
-def test_bare_envelope_error_is_a_final_error():
-    body = json.dumps(
-        {
-            "type": "",
-            "title": "t",
-            "errorCode": "ASYNC_API_DISABLED_FOR_USER",
-            "detail": "off",
-            "errorDetails": [],
-        }
-    ).encode()
-    answer = read_poll_answer(RID, Answer(401, body))
+def bare(code: str) -> bytes:
+    inner = {"type": "", "title": "t", "errorCode": code, "detail": "off", "errorDetails": []}
+    return json.dumps(inner).encode()
+
+
+@pytest.mark.parametrize("status", [200, 400, 404])
+def test_bare_envelope_error_about_the_request_is_a_final_error(status):
+    answer = read_poll_answer(RID, Answer(status, bare("REQUEST_NOT_PROCESSABLE")))
     assert (answer.state, answer.error_code, answer.http_status) == (
         PollState.ERROR,
-        "ASYNC_API_DISABLED_FOR_USER",
-        401,
+        "REQUEST_NOT_PROCESSABLE",
+        status,
     )
+
+
+NOT_ABOUT_THE_REQUEST = [
+    "API_LIMIT_EXCEEDED",
+    "INTERNAL_CAPACITY_LIMIT_EXCEEDED",
+    "UNABLE_TO_SUBMIT_ASYNC_REQUEST",
+    "UNRECOVERABLE_EXCEPTION",
+    "UNEXPECTED_EXCEPTION",
+    "INVALID_TOKEN",
+    # the account's permissions or state: the request was queued (202) before, and may
+    # have been pushed; an operator's fix gives its real answer, a FAILED would be a guess
+    "ASYNC_API_DISABLED_FOR_USER",
+    "API_DISABLED_FOR_USER",
+    "INSUFFICIENT_ACCESS",
+    "ACCOUNT_SUSPENDED",
+]
+
+
+@pytest.mark.parametrize("status", [200, 202, 400, 401, 403])
+@pytest.mark.parametrize("code", NOT_ABOUT_THE_REQUEST)
+def test_codes_about_the_account_or_server_ask_again_whatever_the_status(status, code):
+    # polling errors come with 200 unless noted; the throttle's and the capacity limit's
+    # statuses are not documented: the errorCode decides, as the contract says
+    for body in (bare(code), wrapper(code, "ERROR"), wrapper(code, "ERROR", "responseMessage")):
+        answer = read_poll_answer(RID, Answer(status, body))
+        assert (answer.state, answer.final, answer.error_code) == (
+            PollState.UNAVAILABLE,
+            False,
+            code,
+        )
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>Unauthorized</html>", b'{"message": "no"}'])
+def test_a_401_without_an_error_code_asks_again(body):
+    answer = read_poll_answer(RID, Answer(401, body))
+    assert (answer.state, answer.error_code) == (PollState.UNAVAILABLE, "HTTP_401")
 
 
 @pytest.mark.parametrize(

@@ -124,6 +124,41 @@ def test_invalid_token_asks_for_a_new_login():
     assert verdict.reauth
 
 
+@pytest.mark.parametrize("body", [b"", b"<html>Unauthorized</html>", b'{"message": "no"}'])
+def test_a_401_without_an_error_code_asks_for_a_new_login(body):
+    # a gateway's 401 names no code: read as the expired token it most likely is, not a "no"
+    verdict = judge_trigger(Answer(401, body), Waits())
+    assert isinstance(verdict, Retry)
+    assert (verdict.reauth, verdict.otherwise.error_code) == (True, "HTTP_401")
+
+
+@pytest.mark.parametrize("status", [200, 202])
+@pytest.mark.parametrize(
+    ("code", "wait_s"),
+    [("API_LIMIT_EXCEEDED", 7.5), ("INTERNAL_CAPACITY_LIMIT_EXCEEDED", 6.0)],
+)
+def test_an_error_code_sent_with_2xx_is_read_by_its_code(status, code, wait_s):
+    # the contract: branch on errorCode, not on the status (no requestId: nothing was queued)
+    waits = Waits(throttled_s=7.5, capacity_s=6.0)
+    verdict = judge_trigger(Answer(status, envelope(code)), waits)
+    assert isinstance(verdict, Retry)
+    assert (verdict.wait_s, verdict.reason, verdict.otherwise.http_status) == (
+        wait_s,
+        code,
+        status,
+    )
+
+
+def test_a_2xx_error_envelope_with_a_permanent_code_fails_with_that_code():
+    outcome = judge_trigger(Answer(200, envelope("CAMPAIGN_IS_INVALID", "no such")), Waits())
+    assert outcome == Failed(200, "CAMPAIGN_IS_INVALID", "no such")
+
+
+def test_a_2xx_with_a_request_id_is_queued_even_beside_an_error_code():
+    body = json.dumps({"requestId": "YjN1", "errorCode": "API_LIMIT_EXCEEDED"}).encode()
+    assert judge_trigger(Answer(202, body), Waits()) == Queued("YjN1", 202)
+
+
 def test_api_limit_exceeded_with_401_waits_the_throttle_time_without_login():
     verdict = judge_trigger(Answer(401, envelope("API_LIMIT_EXCEEDED")), Waits(throttled_s=7.5))
     assert isinstance(verdict, Retry)

@@ -70,6 +70,7 @@ def test_bad_azure_config_is_rejected(overrides, message):
         (["azure", "--error-rate", "1.5"], "--error-rate: must be >= 0.0 and <= 1.0"),
         (["azure", "--latency-ms", "-3"], "--latency-ms: must be >= 0.0"),
         (["responsys", "--poll-status", "204"], "invalid choice"),
+        (["responsys", "--poll-throttle-status", "429"], "invalid choice"),
         (["azure", "--error-status", "404"], "--error-status: must be >= 500"),
     ],
 )

@@ -186,6 +186,7 @@ def test_poll_body_moves_from_processing_to_success_to_purged():
     ("overrides", "message"),
     [
         ({"poll_status": 204}, "poll_status"),
+        ({"poll_throttle_status": 429}, "poll_throttle_status"),
         ({"max_recipients": 201}, "max_recipients"),
         ({"token_ttl_s": 0}, "token_ttl_s"),
         ({"processing_s": -1}, "processing_s"),
