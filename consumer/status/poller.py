@@ -30,7 +30,14 @@ from consumer.providers.base import PollingClient
 from consumer.settings import Settings
 from consumer.status.book import Partition, PendingBook, Tracked
 from consumer.status.schedule import PollPolicy, next_poll_in
-from consumer.status.verdict import Finished, PollAgain, after_poll, at_deadline, unknown_account
+from consumer.status.verdict import (
+    SUCCESS_UNMATCHED,
+    Finished,
+    PollAgain,
+    after_poll,
+    at_deadline,
+    unknown_account,
+)
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +243,12 @@ class StatusPoller:
             max(0.0, elapsed)
         )
         self._metrics.on_outcomes(verdict.outcomes)
+        if verdict.label == SUCCESS_UNMATCHED:
+            log.warning(
+                "request %s: SUCCESS without one result per recipient; matched by recipientId"
+                " where the request named one, the other recipients counted as not refused",
+                pending.request_id,
+            )
         log.info("request %s final: %s", pending.request_id, verdict.label)
 
     # --- commits ------------------------------------------------------------------------

@@ -1,12 +1,17 @@
 """What a poll answer means for a pending request: poll again, or its final outcomes.
 
 Pure functions: no I/O, no clocks (the caller passes `now`). A SUCCESS answer lists one
-result per recipient in request order; the request's recipients are its intents'
-`recipient_keys` concatenated in order, which is how each result finds its intent.
+result per recipient in request order (the seed's example); the request's recipients are its
+intents' `recipient_keys` concatenated in order, which is how each result finds its intent.
+The documents promise neither that count nor that order, though: a SUCCESS whose count
+differs is still a processed request, so its results are matched by `recipientId` where the
+request named one, and a recipient no result speaks for counts as not refused. Ending it as
+FAILED would tell upstream that pushes which went out did not.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +23,10 @@ from consumer.status.schedule import PollPolicy
 STATUS_UNKNOWN = "STATUS_UNKNOWN"
 CONTRACT_BROKEN = "CONTRACT_BROKEN"
 UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+SUCCESS = PollState.SUCCESS.value
+# processed, but not one result per recipient: matched by recipientId (a label of its own,
+# so that a provider answering so shows on the dashboards and in the poller's log)
+SUCCESS_UNMATCHED = "SUCCESS_UNMATCHED"
 
 # Why a final error matters to whoever reads the outcome (the provider's detail follows).
 _EXPLAINED = {
@@ -53,17 +62,9 @@ def after_poll(
 ) -> PollAgain | Finished:
     """Decide from one poll answer; `broken` is the count of broken answers before this one."""
     if answer.state is PollState.SUCCESS:
-        expected = sum(len(intent.recipient_keys) for intent in pending.intents)
-        if len(answer.results) == expected:
-            return Finished(success_outcomes(pending, answer, now), PollState.SUCCESS.value)
-        why = f"{len(answer.results)} per-recipient results for {expected} recipients"
-        answer = PollAnswer(
-            PollState.BROKEN,
-            answer.request_id,
-            error_code=CONTRACT_BROKEN,
-            error_message=why,
-            http_status=answer.http_status,
-        )
+        recipients = sum(len(intent.recipient_keys) for intent in pending.intents)
+        label = SUCCESS if len(answer.results) == recipients else SUCCESS_UNMATCHED
+        return Finished(success_outcomes(pending, answer, now), label)
     if answer.state is PollState.BROKEN:
         broken += 1
         if broken > policy.max_broken_answers:
@@ -106,12 +107,14 @@ def unknown_account(pending: AsyncPending, now: datetime) -> Finished:
 def success_outcomes(
     pending: AsyncPending, answer: PollAnswer, now: datetime
 ) -> tuple[PushOutcome, ...]:
-    """One outcome per intent from per-recipient results (exactly one per recipient)."""
+    """One outcome per intent from the per-recipient results (see the module's docstring)."""
+    keys = [key for intent in pending.intents for key in intent.recipient_keys]
+    results = aligned_results(keys, answer.results)
     outcomes: list[PushOutcome] = []
     start = 0
     for intent in pending.intents:
         stop = start + len(intent.recipient_keys)
-        rejected = _rejected(intent.recipient_keys, answer.results[start:stop])
+        rejected = _rejected(intent.recipient_keys, results[start:stop])
         start = stop
         if not rejected:
             status = OutcomeStatus.ACCEPTED
@@ -158,13 +161,38 @@ def failed_outcomes(
     )
 
 
-def _rejected(
+def aligned_results(
     keys: Sequence[str], results: Sequence[RecipientResult]
+) -> list[RecipientResult | None]:
+    """The result for each recipient key: by position when there is one per recipient;
+    otherwise by `recipientId` for keys naming one (`recipient_id:N`), None for the rest."""
+    if len(results) == len(keys):
+        return list(results)
+    by_id: dict[int, deque[RecipientResult]] = defaultdict(deque)
+    for result in results:
+        if result.recipient_id >= 0:
+            by_id[result.recipient_id].append(result)
+    aligned: list[RecipientResult | None] = []
+    for key in keys:
+        riid = _recipient_id(key)
+        named = by_id.get(riid) if riid is not None else None
+        aligned.append(named.popleft() if named else None)
+    return aligned
+
+
+def _recipient_id(key: str) -> int | None:
+    """N of a `recipient_id:N` key (the RIID the request sent), else None."""
+    prefix, _, value = key.partition(":")
+    return int(value) if prefix == "recipient_id" and value.isdigit() else None
+
+
+def _rejected(
+    keys: Sequence[str], results: Sequence[RecipientResult | None]
 ) -> tuple[RejectedTarget, ...]:
     return tuple(
         RejectedTarget(key, result.error_message or "rejected by the provider")
         for key, result in zip(keys, results, strict=True)
-        if not result.success
+        if result is not None and not result.success
     )
 
 

@@ -165,11 +165,62 @@ def test_one_broken_answer_past_the_budget_fails_the_request_with_a_clear_reason
     assert verdict.label == "BROKEN"
 
 
-def test_success_with_a_result_count_that_does_not_match_the_recipients_counts_as_broken():
-    verdict = decide(success(ok(1), ok(2)))  # 5 recipients were sent
-    assert verdict == PollAgain(broken=1, last_code="CONTRACT_BROKEN")
-    failed = finished(success(ok(1), ok(2)), broken=2)
-    assert "2 per-recipient results for 5 recipients" in (failed.outcomes[0].error_message or "")
+def test_success_with_fewer_results_than_recipients_is_final_and_fails_nobody():
+    # processed: a FAILED would tell upstream that pushes which went out did not
+    verdict = finished(success(ok(1), ok(2)))  # 5 recipients were sent, named by customer id
+    assert verdict.label == "SUCCESS_UNMATCHED"
+    assert [(o.status, o.rejected_targets, o.error_code) for o in verdict.outcomes] == [
+        (OutcomeStatus.ACCEPTED, (), None)
+    ] * 3
+    assert all(o.final and o.async_status == "SUCCESS" for o in verdict.outcomes)
+
+
+BY_RIID = AsyncPending(
+    request_id=RID,
+    account="rs",
+    campaign="Summer_Push",
+    batch_ref="b-1",
+    submitted_at=SUBMITTED,
+    next_poll_at=SUBMITTED + timedelta(seconds=2),
+    deadline_at=SUBMITTED + timedelta(hours=23),
+    intents=(
+        intent("first", "recipient_id:0", "recipient_id:11"),
+        intent("second", "recipient_id:12", "customer_id:x"),
+        intent("third", "recipient_id:11"),  # the same recipient again: its second result
+    ),
+)
+
+
+def test_unmatched_results_find_their_recipients_by_recipient_id():
+    results = success(
+        bad(12, "NO_RECIPIENT_FOUND: no device"),  # order not the request's
+        ok(11),
+        bad(0, "over quota"),
+        bad(11, "second time"),
+        bad(-1, "unidentifiable"),  # no id: nobody's
+        ok(99),  # an id the request did not name
+    )  # 6 results for 5 recipients
+    verdict = after_poll(BY_RIID, results, broken=0, policy=POLICY, now=NOW)
+    assert isinstance(verdict, Finished)
+    assert verdict.label == "SUCCESS_UNMATCHED"
+    by_id = {o.intent_id: o for o in verdict.outcomes}
+    assert by_id["first"].status is OutcomeStatus.PARTIAL
+    assert by_id["first"].rejected_targets == (RejectedTarget("recipient_id:0", "over quota"),)
+    assert by_id["second"].status is OutcomeStatus.PARTIAL  # customer_id:x has no result
+    assert by_id["second"].rejected_targets == (
+        RejectedTarget("recipient_id:12", "NO_RECIPIENT_FOUND: no device"),
+    )
+    assert by_id["third"].status is OutcomeStatus.REJECTED
+    assert by_id["third"].rejected_targets == (RejectedTarget("recipient_id:11", "second time"),)
+
+
+def test_one_result_per_recipient_is_read_in_request_order_whatever_the_ids():
+    results = success(ok(11), bad(0, "x"), ok(12), ok(5), ok(11))  # 5 for 5: positional
+    verdict = after_poll(BY_RIID, results, broken=0, policy=POLICY, now=NOW)
+    assert isinstance(verdict, Finished)
+    assert verdict.label == "SUCCESS"
+    first = verdict.outcomes[0]
+    assert first.rejected_targets == (RejectedTarget("recipient_id:11", "x"),)
 
 
 def test_deadline_fails_every_intent_saying_the_status_is_unknown():
