@@ -98,6 +98,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     responsys.add_argument("--retention-s", type=_number(float, 1e-9), default=86_400.0)
     responsys.add_argument("--poll-status", type=int, choices=(200, 202), default=200)
     responsys.add_argument(
+        "--api-prefix",
+        default="",
+        help="serve the API only under this path, handed out as the login's endPoint",
+    )
+    responsys.add_argument(
         "--poll-throttle-status",
         type=int,
         choices=(200, 401),
@@ -191,6 +196,7 @@ def build_app(args: argparse.Namespace) -> Starlette:
             retention_s=args.retention_s,
             poll_status=args.poll_status,
             poll_throttle_status=args.poll_throttle_status,
+            api_prefix=args.api_prefix,
             drop_body_over_bytes=args.drop_body_over_bytes,
             campaigns=None if args.campaign_name is None else frozenset(args.campaign_name),
             **limits,

@@ -205,7 +205,7 @@ class _ResponsysSimulator:
                 400, "INVALID_PARAMETER", "Invalid parameter", "auth_type must be password or token"
             )
         issued = self.state.tokens.issue(self.clock.now(), user)
-        endpoint = self.cfg.endpoint or str(request.base_url).rstrip("/")
+        endpoint = self.cfg.endpoint or str(request.base_url).rstrip("/") + self.cfg.api_prefix
         return json_response(
             {
                 "authToken": issued.value,
@@ -243,10 +243,14 @@ class _ResponsysSimulator:
                 "apiName": API_NAME,
                 "status": "REQUEST_ACCEPTED",
                 "links": [
-                    {"rel": "self", "href": PUSH_PATH.format(name=name), "method": "POST"},
+                    {
+                        "rel": "self",
+                        "href": self.cfg.api_prefix + PUSH_PATH.format(name=name),
+                        "method": "POST",
+                    },
                     {
                         "rel": "asyncResponse",
-                        "href": POLL_PATH.format(request_id=request_id),
+                        "href": self.cfg.api_prefix + POLL_PATH.format(request_id=request_id),
                         "method": "GET",
                     },
                 ],
@@ -351,16 +355,22 @@ def _login_problem(request: Request) -> str | None:
 
 def responsys_app(config: ResponsysSimConfig | None = None) -> Starlette:
     """The Responsys simulator as an ASGI app; its live state is `app.state.sim`."""
-    sim = _ResponsysSimulator(config or ResponsysSimConfig())
+    config = config or ResponsysSimConfig()
+    sim = _ResponsysSimulator(config)
     state = sim.state
     answers = _ResponsysFaultAnswers()
+    api = config.api_prefix
+    login = guarded(state, "token", answers, sim.login)
+    logins = [Route(LOGIN_PATH, login, methods=["POST"])]
+    if api:
+        logins.append(Route(api + LOGIN_PATH, login, methods=["POST"]))
     app = SimApp(
         routes=[
-            Route(LOGIN_PATH, guarded(state, "token", answers, sim.login), methods=["POST"]),
-            Route(PUSH_PATH, guarded(state, "push", answers, sim.push), methods=["POST"]),
-            Route(POLL_PATH, guarded(state, "poll", answers, sim.poll), methods=["GET"]),
+            *logins,
+            Route(api + PUSH_PATH, guarded(state, "push", answers, sim.push), methods=["POST"]),
+            Route(api + POLL_PATH, guarded(state, "poll", answers, sim.poll), methods=["GET"]),
             Route(
-                "/rest/api/ratelimit",
+                api + "/rest/api/ratelimit",
                 guarded(state, "ratelimit", answers, sim.ratelimit),
                 methods=["GET"],
             ),

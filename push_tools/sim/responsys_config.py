@@ -16,6 +16,10 @@ class ResponsysSimConfig:
     password: str = field(default="sim-password", repr=False)
     token_ttl_s: float = 7200.0
     endpoint: str | None = None  # `endPoint` handed out at login; None = this server's URL
+    # Serve the API (push, poll, rate limits) only under this path, and hand it out in
+    # `endPoint`: a client that calls the login host instead of `endPoint` gets 404, as it
+    # would from a real pod. Login and refresh answer at both. "" = everything at the root.
+    api_prefix: str = ""
     processing_s: float = 1.0  # a request answers PROCESSING_REQUEST this long, then SUCCESS
     never_finish: bool = False  # processing forever (until purged): for deadline tests
     message_expiration_s: int = 3600  # default when the Message-Expiration header is absent
@@ -54,6 +58,13 @@ class ResponsysSimConfig:
             raise ConfigError(f"processing_s must be >= 0, got {self.processing_s}")
         if self.poll_status not in (200, 202):
             raise ConfigError(f"poll_status must be 200 or 202, got {self.poll_status}")
+        if self.api_prefix and (
+            not self.api_prefix.startswith("/") or self.api_prefix.endswith("/")
+        ):
+            raise ConfigError(
+                f"api_prefix must be empty or start with / and not end with one,"
+                f" got {self.api_prefix!r}"
+            )
         if self.poll_throttle_status not in (200, 401):
             raise ConfigError(
                 f"poll_throttle_status must be 200 or 401, got {self.poll_throttle_status}"

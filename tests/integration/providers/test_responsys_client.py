@@ -444,3 +444,17 @@ async def test_a_throttled_poll_holds_the_account_whatever_status_carries_the_co
         throttle_status,
     )
     assert client.throttled_for_s() > 50.0  # "try again in a minute"
+
+
+async def test_the_client_pushes_and_polls_at_the_login_s_endpoint_not_the_login_host():
+    # the pod serves the API only under the endPoint it hands out (the contract: use it)
+    config = ResponsysSimConfig(processing_s=0.0, api_prefix="/pod-7")
+    with SimServer(responsys_app(config)) as server:
+        client = build_client(account_for(server.url))
+        try:
+            (pending,) = await client.send(responsys_batch(responsys_intent("i1", [profile(1)])))
+            assert (pending.status, pending.http_status) == (OutcomeStatus.PENDING, 202)
+            answer = await client.poll(pending.request_id or "")
+        finally:
+            await client.aclose()
+    assert (answer.state, answer.results) == (PollState.SUCCESS, (RecipientResult(1, True),))

@@ -257,6 +257,22 @@ def test_login_returns_token_issued_at_and_endpoint_back_at_the_simulator(serve)
     assert body["endPoint"] == str(client.base_url).rstrip("/")
 
 
+def test_with_an_api_prefix_the_api_answers_only_at_the_endpoint_handed_out(serve):
+    client = serve(responsys_app(ResponsysSimConfig(api_prefix="/pod-7")))
+    body = client.post("/rest/api/v1.3/auth/token", data=LOGIN).json()
+    assert body["endPoint"] == str(client.base_url).rstrip("/") + "/pod-7"
+    client.headers["Authorization"] = body["authToken"]
+    payload = {"recipientData": [recipient()]}
+    assert client.post(PUSH, json=payload).status_code == 404  # the login host is not a pod
+    accepted = client.post("/pod-7" + PUSH, json=payload)
+    assert accepted.status_code == 202
+    links = {link["rel"]: link["href"] for link in accepted.json()["links"]}
+    assert links["asyncResponse"].startswith("/pod-7/rest/haAsyncApi/v1.3/requests/")
+    assert client.get(links["asyncResponse"]).status_code == 200
+    refreshed = client.post("/pod-7/rest/api/v1.3/auth/token", data={"auth_type": "token"})
+    assert refreshed.status_code == 200
+
+
 def test_refresh_returns_a_different_token_and_both_work(serve):
     client = start(serve)
     old = client.headers["Authorization"]

@@ -187,6 +187,8 @@ def test_poll_body_moves_from_processing_to_success_to_purged():
     [
         ({"poll_status": 204}, "poll_status"),
         ({"poll_throttle_status": 429}, "poll_throttle_status"),
+        ({"api_prefix": "pod"}, "api_prefix"),
+        ({"api_prefix": "/pod/"}, "api_prefix"),
         ({"max_recipients": 201}, "max_recipients"),
         ({"token_ttl_s": 0}, "token_ttl_s"),
         ({"processing_s": -1}, "processing_s"),
