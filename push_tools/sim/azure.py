@@ -19,6 +19,7 @@ import math
 import secrets
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -201,7 +202,12 @@ class _AzureSimulator:
         )
 
     async def push(self, request: Request) -> Response:
-        early = _version_error(request) or self._auth_error(request) or _media_error(request)
+        early = (
+            _version_error(request)
+            or self._auth_error(request)
+            or self._resource_error(request.path_params)
+            or _media_error(request)
+        )
         if early is not None:
             return early
         body = await request.body()
@@ -224,6 +230,19 @@ class _AzureSimulator:
                 _digest(call.data),
             )
         return json_response({"invalidDeviceIds": invalid})
+
+    def _resource_error(self, params: Mapping[str, str]) -> Response | None:
+        """404 as from ARM for a path naming another resource than the configured app."""
+        cfg = self.cfg
+        for key, expected, code, what in (
+            ("subscription", cfg.subscription_id, "SubscriptionNotFound", "subscription"),
+            ("group", cfg.resource_group, "ResourceGroupNotFound", "resource group"),
+            ("collection", cfg.app_collection, "ResourceNotFound", "app collection"),
+            ("app", cfg.app_name, "ResourceNotFound", "app"),
+        ):
+            if expected is not None and params[key].lower() != expected.lower():
+                return api_error(404, code, f"The {what} '{params[key]}' could not be found.")
+        return None
 
     def _may_match_prefix(self, body: bytes) -> bool:
         """False when no device id can start with an invalid prefix: a scan of the raw

@@ -86,6 +86,13 @@ class AzureSimConfig:
     static_token: str | None = field(default=None, repr=False)  # always-valid bearer for tests
     campaigns: tuple[AzureCampaign, ...] = ()
     permissive_campaigns: bool = True  # unknown ids are in-progress manual campaigns
+    # The ARM resource the app is (None = any: demo, bench). Set, a push to another
+    # subscription, resource group, app collection or app (the resource name, not the
+    # display name) is 404 as from ARM; ARM compares them case-insensitively.
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    app_collection: str | None = None
+    app_name: str | None = None
     pushable_states: tuple[str, ...] = ("scheduled", "in-progress")
     strict: bool = True  # 400 on a repeated device or a protected `data` key (else accept/ignore)
     max_device_ids: int = 1000
@@ -114,3 +121,6 @@ class AzureSimConfig:
             raise ConfigError(f"ledger_records must be >= 0, got {self.ledger_records}")
         if not self.client_secret:
             raise ConfigError("client_secret must not be empty")
+        for name in ("subscription_id", "resource_group", "app_collection", "app_name"):
+            if getattr(self, name) == "":
+                raise ConfigError(f"{name} must not be empty (None accepts any)")

@@ -42,9 +42,18 @@ def dev(n: int) -> str:
     return f"{n:032x}"
 
 
+APP = {
+    "subscription_id": "sub",
+    "resource_group": "rg",
+    "app_collection": "coll",
+    "app_name": "app",
+}
+
+
 @pytest.fixture
 def sim_config() -> AzureSimConfig:
-    return AzureSimConfig()
+    # the simulator knows the app's ARM resource: every test's calls name it correctly
+    return AzureSimConfig(**APP)
 
 
 @pytest.fixture
@@ -395,3 +404,31 @@ async def test_unreachable_provider_fails_after_connection_retries():
         "TRANSPORT",
         4,
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "code"),
+    [
+        ({"app_name": "My App"}, "ResourceNotFound"),  # the display name, not the resource's
+        ({"app_collection": "other"}, "ResourceNotFound"),
+        ({"resource_group": "rg2"}, "ResourceGroupNotFound"),
+        ({"subscription_id": "sub2"}, "SubscriptionNotFound"),
+    ],
+)
+async def test_a_call_naming_another_arm_resource_fails_with_the_providers_404(
+    make_client, sim, override, code
+):
+    client = make_client(**override)
+    (result,) = await client.send(azure_batch(azure_intent("i1", [dev(1)])))
+    assert (result.status, result.http_status, result.error_code) == (
+        OutcomeStatus.FAILED,
+        404,
+        code,
+    )
+    assert ledger(sim)["records"] == []
+
+
+async def test_arm_names_are_compared_without_case(make_client, sim):
+    client = make_client(resource_group="RG", app_name="APP")
+    (result,) = await client.send(azure_batch(azure_intent("i1", [dev(1)])))
+    assert result.status is OutcomeStatus.ACCEPTED

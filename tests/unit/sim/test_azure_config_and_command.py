@@ -54,6 +54,7 @@ def test_bad_campaign_spec_is_rejected(text, message):
         ({"max_body_bytes": 10}, "max_body_bytes"),
         ({"pushable_states": ("running",)}, "pushable_states"),
         ({"client_secret": ""}, "client_secret"),
+        ({"app_name": ""}, "app_name must not be empty"),
     ],
 )
 def test_bad_azure_config_is_rejected(overrides, message):
