@@ -217,7 +217,10 @@ def judge_push(answer: Answer) -> CallOutcome | Retry[CallOutcome]:
     if status == 429:
         return Retry(failed, wait_s=answer.retry_after_s())
     if status >= 500:
-        return Retry(failed)
+        # A 503 may say when to come back (RFC 9110; ARM sends Retry-After on some): the
+        # whole account waits then, as for a 429. Without it, backoff as usual.
+        wait_s = answer.retry_after_s()
+        return Retry(failed) if wait_s is None else Retry(failed, wait_s=wait_s)
     return failed
 
 

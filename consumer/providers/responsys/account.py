@@ -24,6 +24,7 @@ MAX_BODY_BYTES = 10_000_000
 # up to this far apart, unless `limits.breaker_max_reset_s` says otherwise; scattered faults
 # never open it.
 OUTAGE_PROBE_S = 120.0
+TOKEN_LIFETIME_S = 2 * 3600.0  # the current developer guide's
 
 
 class ResponsysAccount(AccountSettings):
@@ -35,8 +36,9 @@ class ResponsysAccount(AccountSettings):
     password: SecretStr
     max_targets: int = Field(default=MAX_TARGETS, gt=0, le=MAX_TARGETS)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, gt=0, le=MAX_BODY_BYTES)
-    # Refresh well before the documented 2 h token lifetime.
-    token_refresh_s: float = Field(default=90 * 60.0, gt=0)
+    # Refresh well before the documented 2 h token lifetime (a 3 h one on an older page):
+    # a refresh due after 2 h would use an expired token.
+    token_refresh_s: float = Field(default=90 * 60.0, gt=0, lt=TOKEN_LIFETIME_S)
     # How long answers hold the account: API_LIMIT_EXCEEDED ("try again in a minute"),
     # INTERNAL_CAPACITY_LIMIT_EXCEEDED (tried again each minute of its 10-minute window),
     # UNRECOVERABLE_EXCEPTION (Oracle: wait about 30 s and resubmit).

@@ -86,6 +86,13 @@ def test_responsys_message_expiration_is_settable_and_must_be_positive():
         responsys(message_expiration_s=0)
 
 
+@pytest.mark.parametrize("refresh_s", [0, -1, 7200, 3 * 3600])
+def test_responsys_token_refresh_must_come_before_the_two_hour_lifetime(refresh_s):
+    with pytest.raises(ConfigError, match=r"accounts\.rs\.token_refresh_s"):
+        responsys(token_refresh_s=refresh_s)
+    assert responsys(token_refresh_s=7199).token_refresh_s == 7199  # type: ignore[attr-defined]
+
+
 def test_unknown_or_missing_provider_is_a_config_error():
     with pytest.raises(
         ConfigError,

@@ -170,8 +170,18 @@ def test_429_with_a_retry_after_date_waits_by_the_wall_clock():
     assert 27.0 < verdict.wait_s <= 30.0  # the date has whole seconds
 
 
-def test_5xx_is_retried():
-    assert isinstance(judge_push(Answer(503, b"")), Retry)
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_retried_with_backoff(status):
+    verdict = judge_push(Answer(status, b""))
+    assert isinstance(verdict, Retry)
+    assert (verdict.wait_s, verdict.reauth) == (None, False)
+
+
+@pytest.mark.parametrize(("header", "wait_s"), [("7", 7.0), ("0", 0.0), ("later", None)])
+def test_a_503_with_retry_after_holds_the_account_that_long(header, wait_s):
+    verdict = judge_push(Answer(503, b"", {"retry-after": header}))
+    assert isinstance(verdict, Retry)
+    assert verdict.wait_s == wait_s
 
 
 def test_fold_maps_invalid_devices_back_to_each_part_in_order():
