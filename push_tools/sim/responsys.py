@@ -336,9 +336,10 @@ class _ResponsysSimulator:
                 "api": api,
                 "resource_path": path,
                 "verb": verb,
-                "description": f"Requests per minute allowed for {api} (0 = unlimited)",
+                "description": f"Requests per minute allowed for {api}",
             }
             for _, field, api, path, verb in _LIMITS
+            if getattr(self.cfg, field) > 0  # unlimited here: no limit to state
         ]
         return json_response(entries)
 

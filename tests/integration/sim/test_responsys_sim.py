@@ -394,6 +394,12 @@ def test_ratelimit_lists_limits_and_versioned_path_is_404(serve):
     assert client.get("/rest/api/v1.3/ratelimit").status_code == 404
 
 
+def test_ratelimit_leaves_out_the_functions_configured_unlimited(serve):
+    client = start(serve, login_per_min=0, poll_per_min=0, trigger_per_min=90)
+    entries = client.get("/rest/api/ratelimit").json()
+    assert [(e["api"], e["limit"]) for e in entries] == [("HaAsyncTriggerPush", 90)]
+
+
 def test_ratelimit_with_bad_token_is_500_unexpected_exception(serve):
     client = start(serve)
     response = client.get("/rest/api/ratelimit", headers={"Authorization": "bad"})
