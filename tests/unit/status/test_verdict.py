@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -175,14 +176,8 @@ def test_success_with_fewer_results_than_recipients_is_final_and_fails_nobody():
     assert all(o.final and o.async_status == "SUCCESS" for o in verdict.outcomes)
 
 
-BY_RIID = AsyncPending(
-    request_id=RID,
-    account="rs",
-    campaign="Summer_Push",
-    batch_ref="b-1",
-    submitted_at=SUBMITTED,
-    next_poll_at=SUBMITTED + timedelta(seconds=2),
-    deadline_at=SUBMITTED + timedelta(hours=23),
+BY_RIID = replace(
+    PENDING,
     intents=(
         intent("first", "recipient_id:0", "recipient_id:11"),
         intent("second", "recipient_id:12", "customer_id:x"),
