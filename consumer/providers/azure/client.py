@@ -8,6 +8,7 @@ were answered differently.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -45,6 +46,8 @@ from consumer.providers.azure.wire import (
     push_url,
 )
 from consumer.providers.client import ClientBase
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,14 @@ class AzureClient(ClientBase[AzureAccount, str]):
                 failed_from_error,
             )
             record = CallRecord(call, tried.value, tried.attempts, tried.transient)
+            if isinstance(tried.value, Accepted) and tried.value.unread is not None:
+                log.warning(
+                    "Azure account %r: 200 without an invalidDeviceIds list; its %d devices"
+                    " count as accepted: %s",
+                    self.name,
+                    call_size(call),
+                    tried.value.unread,
+                )
             if isinstance(tried.value, TooLarge) and (
                 self._refusal is None or len(body) < self._refusal[0]
             ):

@@ -78,9 +78,15 @@ def _slice(span: Span, start: int, stop: int) -> Span:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """200: the call was taken; these device ids were rejected."""
+    """200: the call was taken; these device ids were rejected.
+
+    `unread` holds an excerpt of a 200 whose body did not list them: the push went out (a
+    FAILED would tell upstream it did not, and invite a second one), which devices were
+    refused is unknown, and the client logs it.
+    """
 
     invalid: frozenset[str]
+    unread: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,13 +235,11 @@ def failed_from_error(err: DispatchError) -> Failed:
     return Failed(err.http_status, err.error_code or type(err).__name__, str(err))
 
 
-def _read_accepted(answer: Answer) -> Accepted | Failed:
+def _read_accepted(answer: Answer) -> Accepted:
     body = answer.json()
     invalid = body.get("invalidDeviceIds") if isinstance(body, dict) else None
     if not isinstance(invalid, list) or not all(isinstance(item, str) for item in invalid):
-        return Failed(
-            200, "CONTRACT_BROKEN", f"200 without an invalidDeviceIds list: {answer.excerpt()}"
-        )
+        return Accepted(frozenset(), unread=answer.excerpt())
     return Accepted(frozenset(invalid))
 
 

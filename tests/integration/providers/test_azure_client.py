@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -323,16 +324,24 @@ async def test_circuit_opens_in_an_outage_fails_fast_and_closes_after_recovery(m
     assert events.breaker == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
 
 
-async def test_malformed_200_is_failed_with_an_excerpt_and_not_retried(make_client, sim):
+async def test_malformed_200_is_accepted_logged_with_an_excerpt_and_not_retried(
+    make_client, sim, caplog
+):
+    # the simulator delivers, then answers truncated JSON: a FAILED would be untrue, and a
+    # retry a second notification
     set_faults(sim, malformed_rate=1.0)
-    (result,) = await make_client().send(azure_batch(azure_intent("i1", [dev(1)])))
+    with caplog.at_level(logging.WARNING, logger="consumer.providers.azure.client"):
+        (result,) = await make_client().send(azure_batch(azure_intent("i1", [dev(1)])))
     assert (result.status, result.http_status, result.error_code, result.attempts) == (
-        OutcomeStatus.FAILED,
+        OutcomeStatus.ACCEPTED,
         200,
-        "CONTRACT_BROKEN",
+        None,
         1,
     )
-    assert '{"' in (result.error_message or "")
+    assert [r["targets"] for r in ledger(sim)["records"]] == [[dev(1)]]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "200 without an invalidDeviceIds list" in warning
+    assert '{"' in warning
 
 
 async def test_timeout_after_sending_is_retried_as_ambiguous_and_may_duplicate(make_client, sim):
