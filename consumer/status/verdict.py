@@ -62,9 +62,7 @@ def after_poll(
 ) -> PollAgain | Finished:
     """Decide from one poll answer; `broken` is the count of broken answers before this one."""
     if answer.state is PollState.SUCCESS:
-        recipients = sum(len(intent.recipient_keys) for intent in pending.intents)
-        label = SUCCESS if len(answer.results) == recipients else SUCCESS_UNMATCHED
-        return Finished(success_outcomes(pending, answer, now), label)
+        return succeeded(pending, answer, now)
     if answer.state is PollState.BROKEN:
         broken += 1
         if broken > policy.max_broken_answers:
@@ -104,12 +102,11 @@ def unknown_account(pending: AsyncPending, now: datetime) -> Finished:
     return Finished(failed_outcomes(pending, UNKNOWN_ACCOUNT, message, now), UNKNOWN_ACCOUNT)
 
 
-def success_outcomes(
-    pending: AsyncPending, answer: PollAnswer, now: datetime
-) -> tuple[PushOutcome, ...]:
+def succeeded(pending: AsyncPending, answer: PollAnswer, now: datetime) -> Finished:
     """One outcome per intent from the per-recipient results (see the module's docstring)."""
     keys = [key for intent in pending.intents for key in intent.recipient_keys]
-    results = aligned_results(keys, answer.results)
+    one_each = len(answer.results) == len(keys)
+    results = list(answer.results) if one_each else _by_recipient_id(keys, answer.results)
     outcomes: list[PushOutcome] = []
     start = 0
     for intent in pending.intents:
@@ -129,11 +126,11 @@ def success_outcomes(
                 status=status,
                 now=now,
                 rejected=rejected,
-                async_status=PollState.SUCCESS.value,
+                async_status=SUCCESS,
                 http_status=answer.http_status,
             )
         )
-    return tuple(outcomes)
+    return Finished(tuple(outcomes), SUCCESS if one_each else SUCCESS_UNMATCHED)
 
 
 def failed_outcomes(
@@ -161,13 +158,11 @@ def failed_outcomes(
     )
 
 
-def aligned_results(
+def _by_recipient_id(
     keys: Sequence[str], results: Sequence[RecipientResult]
 ) -> list[RecipientResult | None]:
-    """The result for each recipient key: by position when there is one per recipient;
-    otherwise by `recipientId` for keys naming one (`recipient_id:N`), None for the rest."""
-    if len(results) == len(keys):
-        return list(results)
+    """The result for each recipient key naming a `recipientId` (`recipient_id:N`; a repeated
+    one takes the next result with its id), None for the rest."""
     by_id: dict[int, deque[RecipientResult]] = defaultdict(deque)
     for result in results:
         if result.recipient_id >= 0:

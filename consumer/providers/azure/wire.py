@@ -220,13 +220,10 @@ def judge_push(answer: Answer) -> CallOutcome | Retry[CallOutcome]:
         return Retry(failed, reauth=True)
     if status == 413:
         return TooLarge(failed)
-    if status == 429:
+    if status == 429 or status >= 500:
+        # Retry-After (a 429's; a 503 may send one too, RFC 9110): the whole account waits
+        # that long. Without it (None), backoff as usual.
         return Retry(failed, wait_s=answer.retry_after_s())
-    if status >= 500:
-        # A 503 may say when to come back (RFC 9110; ARM sends Retry-After on some): the
-        # whole account waits then, as for a 429. Without it, backoff as usual.
-        wait_s = answer.retry_after_s()
-        return Retry(failed) if wait_s is None else Retry(failed, wait_s=wait_s)
     return failed
 
 

@@ -22,8 +22,7 @@ from consumer.providers.responsys.push import NAME
 from consumer.providers.responsys.wire import (
     ACCOUNT_LIMITS,
     BODY_OVERHEAD,
-    INVALID_TOKEN,
-    UNNAMED_401,
+    RELOGIN_CODES,
     Failed,
     Queued,
     TriggerOutcome,
@@ -115,7 +114,7 @@ class ResponsysClient(ClientBase[ResponsysAccount, Session]):
                 )
             polled = read_poll_answer(request_id, answer)
             code = polled.error_code
-            if code == INVALID_TOKEN or (code == UNNAMED_401 and answer.status == 401):
+            if code in RELOGIN_CODES:
                 self._session.invalidate(session)
                 continue
             if code in ACCOUNT_LIMITS:  # the account's state: pushes wait too, not only this poll

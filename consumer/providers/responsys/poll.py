@@ -17,7 +17,7 @@ from consumer.dispatch.exchange import Answer
 from consumer.providers.responsys.wire import (
     ACCOUNT_STATE_CODES,
     ACCOUNT_WAITS,
-    INVALID_TOKEN,
+    RELOGIN_CODES,
     TRANSIENT_CODES,
 )
 from consumer.status.answers import PollAnswer, PollState, RecipientResult
@@ -28,7 +28,7 @@ _STATE_OF_CODE = {
     "INVALID_REQUEST_ID": PollState.INVALID,
 }
 # Not about the request: the server, the account's limits, state or token. Asked again.
-_ASK_LATER_CODES = TRANSIENT_CODES | ACCOUNT_WAITS | ACCOUNT_STATE_CODES | {INVALID_TOKEN}
+_ASK_LATER_CODES = TRANSIENT_CODES | ACCOUNT_WAITS | ACCOUNT_STATE_CODES | RELOGIN_CODES
 
 
 def read_poll_answer(request_id: str, answer: Answer) -> PollAnswer:

@@ -46,8 +46,9 @@ ACCOUNT_STATE_CODES = frozenset({
     "API_DISABLED_FOR_USER", "ASYNC_API_DISABLED_FOR_USER", "INSUFFICIENT_ACCESS",
     "ACCOUNT_SUSPENDED",
 })  # fmt: skip
-# A 401 without an errorCode (a gateway's, say): read as the expired token it most likely is.
-UNNAMED_401 = "HTTP_401"
+# Log in again (once) for these: INVALID_TOKEN, and a 401 without an errorCode (a
+# gateway's, say; `error_of` names it HTTP_401), read as the expired token it most likely is.
+RELOGIN_CODES = frozenset({INVALID_TOKEN, "HTTP_401"})
 THROTTLED_WAIT_S = 60.0  # API_LIMIT_EXCEEDED: "try again in a minute"
 # Tried again each minute: at most ten refused calls per 10-minute window, against waiting
 # out a window of which any part may be left.
@@ -203,7 +204,7 @@ def judge_trigger(answer: Answer, waits: Waits) -> TriggerOutcome | Retry[Trigge
             return queued
     failed = error_of(answer)
     code = failed.error_code
-    if code in (INVALID_TOKEN, UNNAMED_401):
+    if code in RELOGIN_CODES:
         return Retry(failed, reauth=True)
     if code in ACCOUNT_WAITS:
         return Retry(failed, wait_s=waits.of(code), reason=code)
