@@ -28,7 +28,15 @@ COPY consumer ./consumer
 COPY push_tools ./push_tools
 # consumer/avro/avsc links to schemas/: the wheel carries the schemas as package data.
 COPY schemas ./schemas
-RUN pip install --no-deps . \
+# The pipeline's hot modules compiled by mypyc (setup.py says which and why); the compiler,
+# mypy and the C toolchain are there for the build only and removed after it.
+COPY setup.py ./
+RUN apt-get update && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && pip install --constraint constraints.txt 'setuptools>=77' mypy \
+    && PUSH_DISPATCH_COMPILE=1 pip install --no-build-isolation --no-deps . \
+    && pip uninstall --yes mypy librt ast-serialize pathspec mypy_extensions \
+    && apt-get purge --yes --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
+    && python -c 'import consumer.pipeline.intake as m; assert m.__file__.endswith(".so"), m' \
     && python -c 'from consumer.avro import SchemaSet; SchemaSet.load()' \
     && push-consumer --help > /dev/null \
     && rm -rf /src

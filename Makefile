@@ -25,6 +25,16 @@ $(STAMP): $(STAMP_DEV)
 	$(PIP_INSTALL) -e '.[test]'
 	touch $(STAMP)
 
+# The pipeline's hot modules (setup.py's COMPILED) compiled by mypyc beside their sources:
+# 158 -> 99-118 us of CPU per intent in the in-process harness (see setup.py). Compiling
+# type-checks them with the installed dependencies, hence no build isolation; any change to
+# consumer/ rebuilds them (~80 s), so a compiled module never shadows a newer source.
+STAMP_BUILD := $(VENV)/.compiled
+$(STAMP_BUILD): $(STAMP_DEV) setup.py $(shell find consumer -name '*.py')
+	$(PIP_INSTALL) 'setuptools>=77' mypy
+	PUSH_DISPATCH_COMPILE=1 $(PIP_INSTALL) --no-build-isolation --no-deps -e .
+	touch $(STAMP_BUILD)
+
 # Re-resolve every dependency (runtime, dev, test) in a clean virtual environment and pin the
 # result in constraints.txt. Run it on purpose (to take upgrades), review the diff, commit it.
 LOCK_VENV := .cache/lock-venv
@@ -39,7 +49,7 @@ lock:
 	} > constraints.txt
 	rm -rf $(LOCK_VENV)
 
-setup: $(STAMP) kafka-jars
+setup: $(STAMP) $(STAMP_BUILD) kafka-jars
 
 kafka-jars: $(STAMP_DEV)
 	$(BIN)/python -c "from push_tools.local.kafka import provision; print('Kafka jars:', provision().libs)"
@@ -54,10 +64,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: setup system-packages lint
-	$(BIN)/pytest
+	PUSH_DISPATCH_COMPILED=1 $(BIN)/pytest
 
-demo: $(STAMP_DEV) kafka-jars
+demo: $(STAMP_DEV) $(STAMP_BUILD) kafka-jars
 	$(BIN)/push-consumer demo
 
 clean:
-	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache build
+	rm -f ./*__mypyc.*.so; find consumer -name "*.so" -delete

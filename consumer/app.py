@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from consumer.avro import IntentDecoder, OutcomeEncoder, PendingEncoder
+from consumer.avro import Encoder, IntentDecoder
 from consumer.deadline import Deadline
 from consumer.errors import PushDispatchError
 from consumer.kafka import IntentSource, RebalanceListener, RecordSink
@@ -30,6 +30,7 @@ from consumer.kafka.health import KafkaHealth
 from consumer.kafka.ports import SinkFactory, Source, SourceFactory
 from consumer.kafka.rebalance import RebalanceGlue
 from consumer.metrics import Metrics
+from consumer.model import AsyncPending, PushOutcome
 from consumer.pipeline.dispatcher import Dispatcher
 from consumer.pipeline.intake import Intake, Rewind
 from consumer.pipeline.ledger import Ledger, Partition
@@ -60,8 +61,8 @@ class Pipeline:
         *,
         decoder: IntentDecoder,
         validator: IntentValidator,
-        outcome_encoder: OutcomeEncoder,
-        pending_encoder: PendingEncoder,
+        outcome_encoder: Encoder[PushOutcome],
+        pending_encoder: Encoder[AsyncPending],
         probes: Probes | None = None,
         source: SourceFactory | None = None,
         sink: SinkFactory | None = None,

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import NoReturn, Protocol
 
 from consumer.errors import ConfigError, ValidationError
 from consumer.model import PushIntent
-
-if TYPE_CHECKING:
-    from consumer.providers.registry import ProviderRegistry
+from consumer.providers.registry import ProviderRegistry
 
 DEFAULT_MAX_TARGETS_PER_INTENT = 100_000
 

@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from push_tools.local.kafka import LocalKafka
+from tests.compiled import stale_builds
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 
@@ -99,3 +100,13 @@ def new_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> TopicFact
         return create_topic(kafka_bootstrap, safe, partitions, config)
 
     return make
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A compiled module older than its source would run instead of it: rebuild first."""
+    if stale := stale_builds():
+        pytest.exit(
+            "compiled modules older than their sources (run `make setup` to rebuild, or"
+            f" delete their .so files for pure Python): {', '.join(stale)}",
+            returncode=2,
+        )

@@ -12,6 +12,7 @@ fields at a time (`repeating`); fastavro reads and writes everything those leave
 from consumer.avro.decoding import IntentDecoder, OutcomeDecoder, PendingDecoder, RecordDecoder
 from consumer.avro.encoding import (
     EncodeError,
+    Encoder,
     IntentEncoder,
     OutcomeEncoder,
     PendingEncoder,
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_SCHEMA_DIR",
     "AvroSchema",
     "EncodeError",
+    "Encoder",
     "Framing",
     "IntentDecoder",
     "IntentEncoder",

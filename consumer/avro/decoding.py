@@ -41,7 +41,7 @@ from consumer.avro.schemas import (
     AvroSchema,
     SchemaSet,
 )
-from consumer.errors import DecodeError, UnknownSchemaError
+from consumer.errors import DecodeError, UnknownSchemaError, caused_by
 from consumer.model import AsyncPending, PushIntent, PushOutcome
 from consumer.providers.registry import ProviderRegistry, load_registry
 
@@ -113,12 +113,15 @@ class RecordDecoder(Generic[T]):
             record = schemaless_reader(
                 stream, plan.writer, plan.reader, return_record_name=self._named_unions
             )
-        except Exception as exc:
-            raise DecodeError(
-                f"cannot read {self.name}: {type(exc).__name__}: {exc}",
-                value,
-                intent_id=_leading_string(value, size) if plan.id_first else None,
-            ) from exc
+        except Exception as exc:  # noqa: BLE001 (fastavro raises anything; wrapped below)
+            raise caused_by(  # noqa: B904
+                DecodeError(
+                    f"cannot read {self.name}: {type(exc).__name__}: {exc}",
+                    value,
+                    intent_id=_leading_string(value, size) if plan.id_first else None,
+                ),
+                exc,
+            )
         if not isinstance(record, dict):
             raise DecodeError(f"{self.name} did not decode to a record", value)
         trailing = len(value) - stream.tell()
@@ -135,11 +138,14 @@ class RecordDecoder(Generic[T]):
             return self._convert(record)
         except (ValueError, KeyError, TypeError) as exc:
             intent_id = record.get(ID_FIELD)
-            raise DecodeError(
-                f"{self.name} {intent_id}: {exc}" if intent_id else f"{self.name}: {exc}",
-                value,
-                intent_id=intent_id,
-            ) from exc
+            raise caused_by(  # noqa: B904
+                DecodeError(
+                    f"{self.name} {intent_id}: {exc}" if intent_id else f"{self.name}: {exc}",
+                    value,
+                    intent_id=intent_id,
+                ),
+                exc,
+            )
 
     def decode_many(self, values: Iterable[bytes]) -> list[T | DecodeError]:
         """Decode a batch; a bad value yields its DecodeError in place, the rest still decode."""
@@ -180,11 +186,14 @@ class RecordDecoder(Generic[T]):
             text = self._registry.schema_text(schema_id)
             writer = AvroSchema.from_text(text)
         except UnknownSchemaError as exc:
-            raise UnknownSchemaError(str(exc), value) from exc
+            raise caused_by(UnknownSchemaError(str(exc), value), exc)  # noqa: B904
         except (ValueError, TypeError, KeyError) as exc:  # fastavro: unparsable schema text
-            raise UnknownSchemaError(
-                f"schema id {schema_id} is not a usable Avro schema: {exc}", value
-            ) from exc
+            raise caused_by(  # noqa: B904
+                UnknownSchemaError(
+                    f"schema id {schema_id} is not a usable Avro schema: {exc}", value
+                ),
+                exc,
+            )
         plan = self._plan(writer)
         self._plans[header] = plan
         return plan

@@ -13,7 +13,7 @@ from dataclasses import fields
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from fastavro import schemaless_writer
 from fastavro.schema import expand_schema
@@ -24,11 +24,19 @@ from consumer.avro.outcome_records import outcome_to_record, pending_to_record
 from consumer.avro.registry import SchemaRegistry
 from consumer.avro.repeating import RepeatingRecordWriter
 from consumer.avro.schemas import DEFAULT_SCHEMA_DIR, INTENT, OUTCOME, PENDING, SchemaSet
-from consumer.errors import PushDispatchError
+from consumer.errors import PushDispatchError, caused_by
 from consumer.model import AsyncPending, PushIntent, PushOutcome
 from consumer.providers.registry import ProviderRegistry, load_registry
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Encoder(Protocol[T_contra]):
+    """What writes values as framed records: a `RecordEncoder`, or a stand-in (a test's
+    failing one: a class compiled by mypyc, as `RecordEncoder` is, cannot be subclassed)."""
+
+    def encode(self, value: T_contra) -> bytes: ...
 
 
 class EncodeError(PushDispatchError, ValueError):
@@ -74,7 +82,7 @@ class RecordEncoder(Generic[T]):
             try:
                 written = self._repeating.write(value)
             except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-                raise EncodeError(f"cannot encode {type(value).__name__}: {exc}") from exc
+                raise caused_by(EncodeError(f"cannot encode {type(value).__name__}: {exc}"), exc)  # noqa: B904
             if written is not None:
                 return self.header + written
         stream = BytesIO()
@@ -82,7 +90,7 @@ class RecordEncoder(Generic[T]):
         try:
             schemaless_writer(stream, self._compiled, self._to_record(value))
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode {type(value).__name__}: {exc}") from exc
+            raise caused_by(EncodeError(f"cannot encode {type(value).__name__}: {exc}"), exc)  # noqa: B904
         return stream.getvalue()
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from consumer.avro import OutcomeEncoder, PendingEncoder
+from consumer.avro import Encoder
 from consumer.errors import DecodeError, ValidationError
 from consumer.kafka import ConsumedRecord, OutgoingRecord, dead_letter
 from consumer.kafka.ports import Sink
@@ -45,8 +45,8 @@ class Outbox:
         ledger: Ledger,
         metrics: Metrics,
         *,
-        outcome_encoder: OutcomeEncoder,
-        pending_encoder: PendingEncoder,
+        outcome_encoder: Encoder[PushOutcome],
+        pending_encoder: Encoder[AsyncPending],
         on_failure: Callable[[BaseException], None],
     ) -> None:
         self._topics = topics

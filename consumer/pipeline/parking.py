@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumer.errors import DecodeError
+from consumer.errors import DecodeError, caused_by
 from consumer.model import PushIntent, RejectedTarget
 
 RETRY_HEADER = "push.retry"
@@ -84,7 +84,7 @@ class Parked:
                 accepted=int(body.get("accepted", 0)),
             )
         except (ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
-            raise DecodeError(f"unreadable {RETRY_HEADER} header: {exc}", raw) from exc
+            raise caused_by(DecodeError(f"unreadable {RETRY_HEADER} header: {exc}", raw), exc)  # noqa: B904
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,7 +139,7 @@ class HungClient:
         return None
 
 
-class FailingOutcomeEncoder(OutcomeEncoder):
+class FailingOutcomeEncoder:
     def encode(self, value: PushOutcome) -> bytes:
         raise EncodeError("cannot encode this outcome")
 

@@ -245,14 +245,6 @@ def test_each_batch_gets_a_distinct_id() -> None:
     assert len({b.batch_id for b in ready}) == 3
 
 
-class SearchOnly(Batcher):
-    """The batcher without its shortcut for the usual case: every run found by `_fit`."""
-
-    @staticmethod
-    def _take_rest(*_args: object, **_kwargs: object) -> bool:
-        return False
-
-
 @dataclass
 class PerPartLimits(Limits):
     """Limits whose parts cost a fixed overhead besides their targets' bytes."""
@@ -291,9 +283,10 @@ def test_the_usual_case_shortcut_plans_exactly_what_the_search_plans(seed: int) 
     cuts = {n: rng.choice([30, 60]) for n in range(len(intents)) if rng.random() < 0.05}
     max_open_calls = rng.choice([1, 2, 16])
     plans = []
-    for kind in (Batcher, SearchOnly):
+    for shortcut in (True, False):
         limits = PerPartLimits("azure", **settings)
-        batcher = kind({"az": limits}, 0.05, Clock(), max_open_calls)  # type: ignore[dict-item]
+        batcher = Batcher({"az": limits}, 0.05, Clock(), max_open_calls)  # type: ignore[dict-item]
+        batcher.usual_case_shortcut = shortcut  # False: every run found by the search
         planned = []
         for n, intent in enumerate(intents):
             if n in cuts:
