@@ -203,7 +203,7 @@ def test_image_installs_extras_only_when_asked_and_dependencies_before_the_sourc
     source = next(i for i, line in enumerate(lines) if line.startswith("COPY consumer "))
     assert with_deps < source, "dependencies are installed before the source is copied"
     assert "COPY push_tools ./push_tools" in lines
-    assert any("pip install --no-deps ." in line for line in lines[source:])
+    assert any("pip install --no-build-isolation --no-deps ." in line for line in lines[source:])
 
 
 def _depends_on_closure(name: str) -> set[str]:
