@@ -25,8 +25,8 @@ $(STAMP): $(STAMP_DEV)
 	$(PIP_INSTALL) -e '.[test]'
 	touch $(STAMP)
 
-# The pipeline's hot modules (setup.py's COMPILED) compiled by mypyc beside their sources:
-# 158 -> 99-118 us of CPU per intent in the in-process harness (see setup.py). Compiling
+# The pipeline's hot modules (setup.py's COMPILED, which says what it measured) compiled by
+# mypyc beside their sources. Compiling
 # type-checks them with the installed dependencies, hence no build isolation; any change to
 # consumer/ rebuilds them (~80 s), so a compiled module never shadows a newer source.
 STAMP_BUILD := $(VENV)/.compiled
