@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from push_tools.bench.inprocess import REPOSITORY, main
+from push_tools.bench.inprocess import FETCH_BYTES, PARTITIONS, REPOSITORY, consumed, main
+from push_tools.bench.workload import Workload
 
 
 def test_each_tree_drains_every_intent_to_one_outcome_and_reports_its_cpu(
@@ -18,6 +19,31 @@ def test_each_tree_drains_every_intent_to_one_outcome_and_reports_its_cpu(
     figures = re.findall(r"minimum (\S+): ([\d.]+) us of CPU per intent", out)
     assert [name for name, _ in figures] == ["current", str(REPOSITORY)]
     assert all(float(us) > 0 for _, us in figures)
+    assert len(re.findall(r"\d+ push calls \(ideal \d+\)", out)) == 2  # one per drain
+
+
+def test_records_come_as_a_backlogs_fetches_bring_them() -> None:
+    records = consumed(Workload(20_000))
+    assert len(records) == 20_000
+    partition_of: dict[bytes | None, set[int]] = {}
+    for record in records:
+        partition_of.setdefault(record.key, set()).add(record.partition)
+    assert len(partition_of) == 10  # the campaigns (8 Azure, 2 Responsys), one partition each
+    assert all(len(partitions) == 1 for partitions in partition_of.values())
+    for partition in range(PARTITIONS):  # each partition's offsets in order, none skipped
+        offsets = [r.offset for r in records if r.partition == partition]
+        assert offsets == list(range(len(offsets)))
+    runs: list[tuple[int, int]] = []  # (partition, records) of consecutive records: a fetch
+    for record in records:
+        if runs and runs[-1][0] == record.partition:
+            runs[-1] = (record.partition, runs[-1][1] + 1)
+        else:
+            runs.append((record.partition, 1))
+    assert len(runs) < 20_000 / 100  # not interleaved record by record
+    value_bytes = max(len(r.value or b"") for r in records)
+    assert max(count for _, count in runs) * min(len(r.value or b"") for r in records) <= (
+        FETCH_BYTES + value_bytes
+    )
 
 
 @pytest.mark.parametrize(
