@@ -27,6 +27,7 @@ COMPILED = [
     "consumer/avro/encoding.py",
     "consumer/avro/intent_records.py",
     "consumer/avro/outcome_records.py",
+    "consumer/avro/prebuilt.py",
     "consumer/avro/repeating.py",
     "consumer/batching/batcher.py",
     "consumer/kafka/sink.py",

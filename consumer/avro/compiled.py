@@ -14,18 +14,25 @@ type other than timestamp-millis, a reference to a named type) gets no reader
 (`UnsupportedSchemaError`), and fastavro reads all of it. Values are what fastavro returns: records
 as dicts, enums as their symbols, timestamp-millis as aware datetimes, and with
 `named_unions` a record chosen in a union as (record name, record).
+
+The same code for the bundled schemas is also written ahead of time, with typed locals,
+into `prebuilt.py` (`python -m push_tools.prebuilt_readers`), which mypyc compiles with the
+hot path: 14.6 -> 5.2 us per bench intent in a loop. `compile_reader` returns one of those
+when its `reader_key` matches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Reader = Callable[[bytes, int], tuple[Any, int]]  # (data, position) -> (value, end)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_VARINT_BYTES = 10
+_INT_LOCALS = frozenset("bcinu")  # lengths, counts, block sizes, enum and union indexes
 
 
 class UnsupportedSchemaError(Exception):
@@ -47,16 +54,28 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     raise AssertionError("unreachable: the tenth byte either ends the varint or raises")
 
 
-def compile_reader(schema: dict[str, Any], *, named_unions: bool = False) -> Reader:
-    """A reader for values written with `schema` (fastavro's expanded, parsed form)."""
+def compile_reader(
+    schema: dict[str, Any],
+    *,
+    named_unions: bool = False,
+    prebuilt: Mapping[str, Reader] | None = None,
+) -> Reader:
+    """A reader for values written with `schema` (fastavro's expanded, parsed form).
+
+    `prebuilt`: readers made ahead of time, by `reader_key`; the one for this schema is
+    returned instead of compiling it again (`consumer/avro/prebuilt.py`).
+    """
     emitter = _Emitter(named_unions)
     emitter.read(schema, "value", depth=1)
+    ready = prebuilt.get(emitter.key()) if prebuilt else None
+    if ready is not None:
+        return ready
     source = "\n".join(
         ["def read(data, pos):", "    size = len(data)", *emitter.lines, "    return value, pos"]
     )
     namespace: dict[str, Any] = {
         "read_varint": read_varint,
-        "EPOCH": _EPOCH,
+        "EPOCH": EPOCH,
         "timedelta": timedelta,
         **emitter.constants,
     }
@@ -67,14 +86,52 @@ def compile_reader(schema: dict[str, Any], *, named_unions: bool = False) -> Rea
     return reader
 
 
+def reader_key(schema: dict[str, Any], *, named_unions: bool = False) -> str:
+    """What identifies the reader of `schema`: a digest of the code compiled for it."""
+    emitter = _Emitter(named_unions)
+    emitter.read(schema, "value", depth=1)
+    return emitter.key()
+
+
+def typed_reader_source(
+    schema: dict[str, Any], name: str, *, named_unions: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The reader of `schema` as the typed function `name`, and the constants it uses
+    (named after it), for a module that mypyc compiles: its locals are declared, the
+    lengths, counts and indexes as `int`, so mypyc keeps them machine integers."""
+    emitter = _Emitter(named_unions, constant_prefix=f"{name.strip('_').upper()}_")
+    emitter.read(schema, "value", depth=1)
+    declared = [
+        f"    {local}: {'int' if local[0] in _INT_LOCALS else 'Any'}" for local in emitter.locals
+    ]
+    source = "\n".join(
+        [
+            f"def {name}(data: bytes, pos: int) -> tuple[Any, int]:",
+            "    size = len(data)",
+            "    value: Any",
+            *declared,
+            *emitter.lines,
+            "    return value, pos",
+        ]
+    )
+    return source, emitter.constants
+
+
 class _Emitter:
     """Emits the statements that read one value of a schema into a named local."""
 
-    def __init__(self, named_unions: bool) -> None:
+    def __init__(self, named_unions: bool, constant_prefix: str = "") -> None:
         self.named_unions = named_unions
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {}
+        self.locals: list[str] = []
+        self._constant_prefix = constant_prefix
         self._count = 0
+
+    def key(self) -> str:
+        """A digest of the code and constants emitted so far (as named without a prefix)."""
+        text = "\n".join([*self.lines, repr(sorted(self.constants.items()))])
+        return hashlib.sha256(f"{self.named_unions}\n{text}".encode()).hexdigest()
 
     def read(self, schema: Any, target: str, depth: int) -> None:
         kind = _kind(schema)
@@ -177,10 +234,12 @@ class _Emitter:
 
     def _local(self, prefix: str) -> str:
         self._count += 1
-        return f"{prefix}{self._count}"
+        name = f"{prefix}{self._count}"
+        self.locals.append(name)
+        return name
 
     def _constant(self, prefix: str, value: Any) -> str:
-        name = f"{prefix.upper()}{self._count}"
+        name = f"{self._constant_prefix}{prefix.upper()}{self._count}"
         self._count += 1
         self.constants[name] = value
         return name

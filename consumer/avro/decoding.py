@@ -32,6 +32,7 @@ from consumer.avro.framing import (
 )
 from consumer.avro.intent_records import intent_from_record
 from consumer.avro.outcome_records import outcome_from_record, pending_from_record
+from consumer.avro.prebuilt import READERS
 from consumer.avro.registry import SchemaRegistry
 from consumer.avro.schemas import (
     DEFAULT_SCHEMA_DIR,
@@ -244,7 +245,8 @@ class PendingDecoder(RecordDecoder[AsyncPending]):
 
 def _compile(writer: AvroSchema, named_unions: bool) -> Reader | None:
     try:
-        return compile_reader(writer.compiled, named_unions=named_unions)
+        # the bundled schemas' readers are prebuilt (compiled by mypyc with this module)
+        return compile_reader(writer.compiled, named_unions=named_unions, prebuilt=READERS)
     # SyntaxError, RecursionError: nested too deep for Python; ValueError: a NUL in a name
     except (UnsupportedSchemaError, SyntaxError, RecursionError, ValueError):
         return None  # fastavro reads every value of this schema
