@@ -8,6 +8,8 @@ command -v mvn >/dev/null || needed+=(maven)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || needed+=(prometheus)
 # docker-compose validates docker-compose.yml without a Docker engine
 command -v docker-compose >/dev/null || needed+=(docker-compose)
+# valgrind counts the in-process bench's instructions (push_tools/bench/inprocess.py)
+command -v valgrind >/dev/null || needed+=(valgrind)
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -20,6 +20,13 @@ they were made (every campaign in every chunk), Azure's calls were left by their
 part-filled, at 1.4-2.4 x the ideal calls, more the slower a drain ran; that feedback made
 the same tree's drains 74-141 us per intent apart. Each drain prints its calls against the
 ideal, so a difference in batching shows as one.
+
+On this shared host the same tree's CPU per intent still moves 66-126 us between drains a
+minute apart, more than most changes are worth. `--instructions` counts instead the
+instructions each drain executes (valgrind's cachegrind, without its cache simulation:
+~40 x slower), which repeat to within a fraction of a percent. Each tree drains `--intents`
+and a quarter of them, and the difference per intent leaves out start-up. The linger is
+then 5 s, so that the slowed drain still fills its calls to the providers' limits.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +68,10 @@ TOPICS = {name: name for name in ("intents", "outcomes", "dlq", "pending", "retr
 CURRENT = "current"
 DRAIN_TIMEOUT_S = 600.0
 FETCH_BYTES = 1_048_576  # librdkafka's max.partition.fetch.bytes: one fetch, one partition
+LINGER_MS = 50
+COUNTED_LINGER_MS = 5_000
+CACHEGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+_I_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
 class MemorySource:
@@ -71,7 +84,7 @@ class MemorySource:
 
     async def consume(self, max_messages: int, timeout_s: float) -> list[ConsumedRecord]:
         if self.paused or not self._records:
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(timeout_s)  # as a poll with nothing to fetch waits it out
             return []
         taken, self._records = self._records[:max_messages], self._records[max_messages:]
         await asyncio.sleep(0)  # the consumer thread's hop, roughly
@@ -153,7 +166,9 @@ def consumed(workload: Workload) -> list[ConsumedRecord]:
     return records
 
 
-async def drain(azure_url: str, responsys_url: str, intents: int) -> dict[str, Any]:
+async def drain(
+    azure_url: str, responsys_url: str, intents: int, linger_ms: int = LINGER_MS
+) -> dict[str, Any]:
     """Run the pipeline over `intents` bench intents; CPU and wall time of the drain."""
     config = pipeline_config(
         "127.0.0.1:9",  # never dialled: the source and sink are in memory
@@ -161,7 +176,7 @@ async def drain(azure_url: str, responsys_url: str, intents: int) -> dict[str, A
         responsys_url=responsys_url,
         topics=TOPICS,
         group="inprocess",
-        linger_ms=50,
+        linger_ms=linger_ms,
     )
     with tempfile.TemporaryDirectory() as workdir:
         path = Path(workdir) / "pipeline.toml"
@@ -231,10 +246,13 @@ def _trees(values: Sequence[str]) -> dict[str, Path | None]:
 
 
 def _run_child(
-    tree: Path | None, azure_url: str, responsys_url: str, intents: int
+    tree: Path | None, azure_url: str, responsys_url: str, intents: int, *, counted: bool = False
 ) -> dict[str, Any]:
-    command = [sys.executable, "-P", "-m", "push_tools.bench.inprocess", "--child",
-               azure_url, responsys_url, "--intents", str(intents)]  # fmt: skip
+    """One drain in a fresh process; `counted`: under cachegrind, with its instructions."""
+    linger_ms = COUNTED_LINGER_MS if counted else LINGER_MS
+    command = [*(CACHEGRIND if counted else []), sys.executable, "-P", "-m",
+               "push_tools.bench.inprocess", "--child", azure_url, responsys_url,
+               "--intents", str(intents), "--linger-ms", str(linger_ms)]  # fmt: skip
     with tempfile.TemporaryDirectory() as only:
         # Only the tree's `consumer` package (and, built by mypyc, its shared library) comes
         # first: a whole checkout as `--tree` would otherwise bring its own (older) harness,
@@ -249,6 +267,22 @@ def _run_child(
     if done.returncode != 0:
         raise RuntimeError(f"drain of {tree or CURRENT} failed:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if counted:
+        found = _I_REFS.search(done.stderr)
+        if found is None:
+            raise RuntimeError(f"no instruction count from cachegrind:\n{done.stderr[-2000:]}")
+        result["instructions"] = int(found[1].replace(",", ""))
+    return result
+
+
+def _counted(tree: Path | None, azure_url: str, responsys_url: str, intents: int) -> dict[str, Any]:
+    """A drain of `intents` and one of a quarter of them, counted: instructions per intent
+    from their difference, so the start-up both share is left out."""
+    few = max(intents // 4, 1)
+    small = _run_child(tree, azure_url, responsys_url, few, counted=True)
+    result = _run_child(tree, azure_url, responsys_url, intents, counted=True)
+    extra = result["instructions"] - small["instructions"]
+    result["instructions_per_intent"] = extra / (intents - few) if intents > few else 0.0
     return result
 
 
@@ -257,6 +291,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--intents", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tree", action="append", default=[], help="another code tree")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per intent (valgrind) instead of CPU time",
+    )
+    parser.add_argument("--linger-ms", type=int, default=LINGER_MS, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("AZURE_URL", "RESPONSYS_URL"),
                         help=argparse.SUPPRESS)  # fmt: skip
     return parser
@@ -269,8 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--intents and --rounds must be >= 1 (got {args.intents}, {args.rounds})")
     if args.child:
         azure_url, responsys_url = args.child
-        print(json.dumps(asyncio.run(drain(azure_url, responsys_url, args.intents))))
+        drained = drain(azure_url, responsys_url, args.intents, args.linger_ms)
+        print(json.dumps(asyncio.run(drained)))
         return 0
+    if args.instructions and shutil.which(CACHEGRIND[0]) is None:
+        parser.error("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    if args.instructions and args.intents < 8:
+        parser.error(f"--instructions needs --intents >= 8 (got {args.intents})")
     try:
         trees = _trees(args.tree)
     except argparse.ArgumentTypeError as exc:
@@ -280,22 +325,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         responsys.start()
         figures: dict[str, list[float]] = {name: [] for name in trees}
+        figure = "instructions_per_intent" if args.instructions else "cpu_us_per_intent"
         for round_no in range(1, args.rounds + 1):
             for name, tree in trees.items():
-                result = _run_child(tree, azure.url, responsys.url, args.intents)
-                if result["distinct_outcome_keys"] != args.intents:
-                    raise RuntimeError(f"{name}: outcomes for {result['distinct_outcome_keys']}"
-                                       f" of {args.intents} intents")  # fmt: skip
-                figures[name].append(result["cpu_us_per_intent"])
-                print(f"round {round_no} {name}: {result['cpu_us_per_intent']:.1f} us per intent,"
-                      f" {result['intents_per_s']:,.0f} intents/s, {result['push_calls']:,} push"
-                      f" calls (ideal {result['ideal_calls']:,})", flush=True)  # fmt: skip
+                result = _drained(name, tree, azure.url, responsys.url, args)
+                figures[name].append(result[figure])
+                print(f"round {round_no} {name}: {_figures(result, args.instructions)},"
+                      f" {result['push_calls']:,} push calls (ideal {result['ideal_calls']:,})",
+                      flush=True)  # fmt: skip
     finally:
         responsys.stop()
         azure.stop()
     for name, values in figures.items():
-        print(f"minimum {name}: {min(values):.1f} us of CPU per intent")
+        least = min(values)
+        print(f"minimum {name}: " + (f"{least:,.0f} instructions per intent" if args.instructions
+                                     else f"{least:.1f} us of CPU per intent"))  # fmt: skip
     return 0
+
+
+def _drained(
+    name: str, tree: Path | None, azure_url: str, responsys_url: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    if args.instructions:
+        result = _counted(tree, azure_url, responsys_url, args.intents)
+    else:
+        result = _run_child(tree, azure_url, responsys_url, args.intents)
+    if result["distinct_outcome_keys"] != args.intents:
+        raise RuntimeError(f"{name}: outcomes for {result['distinct_outcome_keys']}"
+                           f" of {args.intents} intents")  # fmt: skip
+    return result
+
+
+def _figures(result: Mapping[str, Any], counted: bool) -> str:
+    if counted:
+        return f"{result['instructions_per_intent']:,.0f} instructions per intent"
+    return (f"{result['cpu_us_per_intent']:.1f} us per intent,"
+            f" {result['intents_per_s']:,.0f} intents/s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,6 +22,23 @@ def test_each_tree_drains_every_intent_to_one_outcome_and_reports_its_cpu(
     assert len(re.findall(r"\d+ push calls \(ideal \d+\)", out)) == 2  # one per drain
 
 
+def test_instructions_are_counted_per_intent_and_repeat_from_drain_to_drain(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the same code twice (this checkout, and this checkout as another tree): ~1 min
+    assert main(["--intents", "800", "--rounds", "1", "--instructions",
+                 "--tree", str(REPOSITORY)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    counted = [
+        int(n.replace(",", "")) for n in re.findall(r"round 1 \S+: ([\d,]+) instructions", out)
+    ]
+    assert len(counted) == 2
+    # an intent's way through the pipeline is ~6 * 10^5 instructions, start-up left out
+    assert all(100_000 < n < 5_000_000 for n in counted)
+    assert abs(counted[0] - counted[1]) / counted[0] < 0.03  # what makes it worth the wait
+    assert out.count("16 push calls (ideal 16)") == 2  # the slowed drains still fill calls
+
+
 def test_records_come_as_a_backlogs_fetches_bring_them() -> None:
     records = consumed(Workload(20_000))
     assert len(records) == 20_000
@@ -53,6 +70,7 @@ def test_records_come_as_a_backlogs_fetches_bring_them() -> None:
         (["--rounds", "-1"], "--intents and --rounds must be >= 1"),
         (["--tree", "/nonexistent"], "no consumer/ package"),
         (["--intents", "many"], "invalid int value"),
+        (["--intents", "4", "--instructions"], "--instructions needs --intents >= 8"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_starts(
