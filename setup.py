@@ -25,10 +25,12 @@ from setuptools import setup
 COMPILED = [
     "consumer/avro/decoding.py",
     "consumer/avro/encoding.py",
+    "consumer/avro/framing.py",
     "consumer/avro/intent_records.py",
     "consumer/avro/outcome_records.py",
     "consumer/avro/prebuilt.py",
     "consumer/avro/repeating.py",
+    "consumer/avro/varint.py",
     "consumer/batching/batcher.py",
     "consumer/kafka/sink.py",
     "consumer/offsets.py",

@@ -35,7 +35,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from consumer.avro.compiled import EPOCH, Reader, read_varint
+from consumer.avro.compiled import EPOCH, Reader
+from consumer.avro.varint import read_varint
 
 __all__ = ["READERS"]
 _ = (EPOCH, timedelta, read_varint)  # used by some readers, not all

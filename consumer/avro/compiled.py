@@ -28,30 +28,16 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from consumer.avro.varint import read_varint
+
 Reader = Callable[[bytes, int], tuple[Any, int]]  # (data, position) -> (value, end)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_VARINT_BYTES = 10
 _INT_LOCALS = frozenset("bcinu")  # lengths, counts, block sizes, enum and union indexes
 
 
 class UnsupportedSchemaError(Exception):
     """The schema uses a type the compiler leaves to fastavro."""
-
-
-def read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """A zig-zag varint `long` at `pos` (of any length): (value, position after it)."""
-    shift = 0
-    encoded = 0
-    for count in range(_MAX_VARINT_BYTES):
-        byte = data[pos + count]
-        if count == _MAX_VARINT_BYTES - 1 and byte > 1:
-            raise ValueError("varint beyond 64 bits")  # fastavro wraps it; let it
-        encoded |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (encoded >> 1) ^ -(encoded & 1), pos + count + 1
-        shift += 7
-    raise AssertionError("unreachable: the tenth byte either ends the varint or raises")
 
 
 def compile_reader(

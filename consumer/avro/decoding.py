@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from fastavro import schemaless_reader
 
-from consumer.avro.compiled import Reader, UnsupportedSchemaError, compile_reader, read_varint
+from consumer.avro.compiled import Reader, UnsupportedSchemaError, compile_reader
 from consumer.avro.framing import (
     Framing,
     confluent_schema_id,
@@ -42,6 +42,7 @@ from consumer.avro.schemas import (
     AvroSchema,
     SchemaSet,
 )
+from consumer.avro.varint import read_varint
 from consumer.errors import DecodeError, UnknownSchemaError, caused_by
 from consumer.model import AsyncPending, PushIntent, PushOutcome
 from consumer.providers.registry import ProviderRegistry, load_registry

@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consumer.avro import IntentDecoder, SchemaSet
-from consumer.avro.compiled import UnsupportedSchemaError, compile_reader, read_varint
+from consumer.avro.compiled import UnsupportedSchemaError, compile_reader
 from consumer.avro.repeating import write_long
 from consumer.avro.schemas import INTENT, OUTCOME, PENDING
+from consumer.avro.varint import read_varint
 from consumer.errors import DecodeError
 
 EARLIEST, LATEST = datetime(1000, 1, 1), datetime(9000, 1, 1)  # noqa: DTZ001 (naive bounds)
