@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -166,10 +167,26 @@ def consumed(workload: Workload) -> list[ConsumedRecord]:
     return records
 
 
+def write_records(path: Path, intents: int) -> Path:
+    """`consumed(Workload(intents))` written to `path`, made once for every tree's drain:
+    each drain then reads the same bytes, and making them (an Avro encode an intent, about
+    half a drain's instructions) is not counted in any."""
+    records = [(r.partition, r.offset, r.key, r.value) for r in consumed(Workload(intents))]
+    path.write_bytes(pickle.dumps(records))
+    return path
+
+
+def read_records(path: Path) -> list[ConsumedRecord]:
+    """The records `write_records` wrote (a file this harness made, so pickle is safe)."""
+    rows = pickle.loads(path.read_bytes())  # noqa: S301 (our own temporary file)
+    return [ConsumedRecord(TOPICS["intents"], p, o, k, v, (), 0) for p, o, k, v in rows]
+
+
 async def drain(
-    azure_url: str, responsys_url: str, intents: int, linger_ms: int = LINGER_MS
+    azure_url: str, responsys_url: str, records: list[ConsumedRecord], linger_ms: int = LINGER_MS
 ) -> dict[str, Any]:
-    """Run the pipeline over `intents` bench intents; CPU and wall time of the drain."""
+    """Run the pipeline over the bench's `records`; CPU and wall time of the drain."""
+    intents = len(records)
     config = pipeline_config(
         "127.0.0.1:9",  # never dialled: the source and sink are in memory
         azure_url=azure_url,
@@ -183,7 +200,6 @@ async def drain(
         path.write_text(to_toml(config))
         settings = load_settings(path)
     workload = Workload(intents)
-    records = consumed(workload)
     sink = MemorySink(asyncio.get_running_loop(), intents)
 
     async with runtime(settings) as rt:
@@ -246,13 +262,13 @@ def _trees(values: Sequence[str]) -> dict[str, Path | None]:
 
 
 def _run_child(
-    tree: Path | None, azure_url: str, responsys_url: str, intents: int, *, counted: bool = False
+    tree: Path | None, azure_url: str, responsys_url: str, records: Path, *, counted: bool = False
 ) -> dict[str, Any]:
     """One drain in a fresh process; `counted`: under cachegrind, with its instructions."""
     linger_ms = COUNTED_LINGER_MS if counted else LINGER_MS
     command = [*(CACHEGRIND if counted else []), sys.executable, "-P", "-m",
                "push_tools.bench.inprocess", "--child", azure_url, responsys_url,
-               "--intents", str(intents), "--linger-ms", str(linger_ms)]  # fmt: skip
+               "--records", str(records), "--linger-ms", str(linger_ms)]  # fmt: skip
     with tempfile.TemporaryDirectory() as only:
         # Only the tree's `consumer` package (and, built by mypyc, its shared library) comes
         # first: a whole checkout as `--tree` would otherwise bring its own (older) harness,
@@ -275,14 +291,16 @@ def _run_child(
     return result
 
 
-def _counted(tree: Path | None, azure_url: str, responsys_url: str, intents: int) -> dict[str, Any]:
-    """A drain of `intents` and one of a quarter of them, counted: instructions per intent
-    from their difference, so the start-up both share is left out."""
-    few = max(intents // 4, 1)
-    small = _run_child(tree, azure_url, responsys_url, few, counted=True)
-    result = _run_child(tree, azure_url, responsys_url, intents, counted=True)
+def _counted(
+    tree: Path | None, azure_url: str, responsys_url: str, files: Mapping[int, Path]
+) -> dict[str, Any]:
+    """A drain of each of the two record files, counted: instructions per intent from their
+    difference, so the start-up both share is left out."""
+    few, intents = sorted(files)
+    small = _run_child(tree, azure_url, responsys_url, files[few], counted=True)
+    result = _run_child(tree, azure_url, responsys_url, files[intents], counted=True)
     extra = result["instructions"] - small["instructions"]
-    result["instructions_per_intent"] = extra / (intents - few) if intents > few else 0.0
+    result["instructions_per_intent"] = extra / (intents - few)
     return result
 
 
@@ -297,6 +315,7 @@ def _parser() -> argparse.ArgumentParser:
         help="count instructions per intent (valgrind) instead of CPU time",
     )
     parser.add_argument("--linger-ms", type=int, default=LINGER_MS, help=argparse.SUPPRESS)
+    parser.add_argument("--records", type=Path, help=argparse.SUPPRESS)  # the child's
     parser.add_argument("--child", nargs=2, metavar=("AZURE_URL", "RESPONSYS_URL"),
                         help=argparse.SUPPRESS)  # fmt: skip
     return parser
@@ -309,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--intents and --rounds must be >= 1 (got {args.intents}, {args.rounds})")
     if args.child:
         azure_url, responsys_url = args.child
-        drained = drain(azure_url, responsys_url, args.intents, args.linger_ms)
+        drained = drain(azure_url, responsys_url, read_records(args.records), args.linger_ms)
         print(json.dumps(asyncio.run(drained)))
         return 0
     if args.instructions and shutil.which(CACHEGRIND[0]) is None:
@@ -321,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     azure, responsys = SimProcess("azure", _AZURE_ARGS), SimProcess("responsys", _RESPONSYS_ARGS)
+    workdir = tempfile.TemporaryDirectory()
+    sizes = {args.intents, args.intents // 4} if args.instructions else {args.intents}
+    files = {n: write_records(Path(workdir.name) / f"records-{n}.pickle", n) for n in sizes}
     azure.start()
     try:
         responsys.start()
@@ -328,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figure = "instructions_per_intent" if args.instructions else "cpu_us_per_intent"
         for round_no in range(1, args.rounds + 1):
             for name, tree in trees.items():
-                result = _drained(name, tree, azure.url, responsys.url, args)
+                result = _drained(name, tree, (azure.url, responsys.url), files, args)
                 figures[name].append(result[figure])
                 print(f"round {round_no} {name}: {_figures(result, args.instructions)},"
                       f" {result['push_calls']:,} push calls (ideal {result['ideal_calls']:,})",
@@ -336,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         responsys.stop()
         azure.stop()
+        workdir.cleanup()
     for name, values in figures.items():
         least = min(values)
         print(f"minimum {name}: " + (f"{least:,.0f} instructions per intent" if args.instructions
@@ -344,12 +367,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _drained(
-    name: str, tree: Path | None, azure_url: str, responsys_url: str, args: argparse.Namespace
+    name: str,
+    tree: Path | None,
+    urls: tuple[str, str],
+    files: Mapping[int, Path],
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     if args.instructions:
-        result = _counted(tree, azure_url, responsys_url, args.intents)
+        result = _counted(tree, *urls, files)
     else:
-        result = _run_child(tree, azure_url, responsys_url, args.intents)
+        result = _run_child(tree, *urls, files[args.intents])
     if result["distinct_outcome_keys"] != args.intents:
         raise RuntimeError(f"{name}: outcomes for {result['distinct_outcome_keys']}"
                            f" of {args.intents} intents")  # fmt: skip
