@@ -26,8 +26,8 @@ On this shared host the same tree's CPU per intent still moves 66-126 us between
 minute apart, more than most changes are worth. `--instructions` counts instead the
 instructions each drain executes (valgrind's cachegrind, without its cache simulation:
 ~40 x slower), which repeat to within 1 % (0.4 % over 4,000 intents). Each tree drains
-`--intents` and a quarter of them, and the difference per intent leaves out start-up. The linger is
-then 5 s, so that the slowed drain still fills its calls to the providers' limits.
+`--intents` and a quarter of them, and the difference per intent leaves out start-up. The
+linger is then 5 s, so that the slowed drain still fills its calls to the providers' limits.
 """
 
 from __future__ import annotations
@@ -328,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.intents < 1 or args.rounds < 1:
         parser.error(f"--intents and --rounds must be >= 1 (got {args.intents}, {args.rounds})")
     if args.child:
+        if args.records is None:
+            parser.error("--child needs --records (a file the parent wrote)")
         azure_url, responsys_url = args.child
         drained = drain(azure_url, responsys_url, read_records(args.records), args.linger_ms)
         print(json.dumps(asyncio.run(drained)))
@@ -343,9 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     azure, responsys = SimProcess("azure", _AZURE_ARGS), SimProcess("responsys", _RESPONSYS_ARGS)
     workdir = tempfile.TemporaryDirectory()
     sizes = {args.intents, args.intents // 4} if args.instructions else {args.intents}
-    files = {n: write_records(Path(workdir.name) / f"records-{n}.pickle", n) for n in sizes}
     azure.start()
     try:
+        files = {n: write_records(Path(workdir.name) / f"records-{n}.pickle", n) for n in sizes}
         responsys.start()
         figures: dict[str, list[float]] = {name: [] for name in trees}
         figure = "instructions_per_intent" if args.instructions else "cpu_us_per_intent"

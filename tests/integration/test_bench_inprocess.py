@@ -71,6 +71,7 @@ def test_records_come_as_a_backlogs_fetches_bring_them() -> None:
         (["--tree", "/nonexistent"], "no consumer/ package"),
         (["--intents", "many"], "invalid int value"),
         (["--intents", "4", "--instructions"], "--instructions needs --intents >= 8"),
+        (["--child", "http://a", "http://b"], "--child needs --records"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_starts(
