@@ -51,8 +51,7 @@ def compile_reader(
     `prebuilt`: readers made ahead of time, by `reader_key`; the one for this schema is
     returned instead of compiling it again (`consumer/avro/prebuilt.py`).
     """
-    emitter = _Emitter(named_unions)
-    emitter.read(schema, "value", depth=1)
+    emitter = _emitted(schema, named_unions)
     ready = prebuilt.get(emitter.key()) if prebuilt else None
     if ready is not None:
         return ready
@@ -74,9 +73,7 @@ def compile_reader(
 
 def reader_key(schema: dict[str, Any], *, named_unions: bool = False) -> str:
     """What identifies the reader of `schema`: a digest of the code compiled for it."""
-    emitter = _Emitter(named_unions)
-    emitter.read(schema, "value", depth=1)
-    return emitter.key()
+    return _emitted(schema, named_unions).key()
 
 
 def typed_reader_source(
@@ -85,8 +82,7 @@ def typed_reader_source(
     """The reader of `schema` as the typed function `name`, and the constants it uses
     (named after it), for a module that mypyc compiles: its locals are declared, the
     lengths, counts and indexes as `int`, so mypyc keeps them machine integers."""
-    emitter = _Emitter(named_unions, constant_prefix=f"{name.strip('_').upper()}_")
-    emitter.read(schema, "value", depth=1)
+    emitter = _emitted(schema, named_unions, constant_prefix=f"{name.strip('_').upper()}_")
     declared = [
         f"    {local}: {'int' if local[0] in _INT_LOCALS else 'Any'}" for local in emitter.locals
     ]
@@ -101,6 +97,13 @@ def typed_reader_source(
         ]
     )
     return source, emitter.constants
+
+
+def _emitted(schema: dict[str, Any], named_unions: bool, constant_prefix: str = "") -> _Emitter:
+    """The statements that read a value of `schema` into the local `value`."""
+    emitter = _Emitter(named_unions, constant_prefix)
+    emitter.read(schema, "value", depth=1)
+    return emitter
 
 
 class _Emitter:

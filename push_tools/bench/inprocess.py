@@ -363,9 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         azure.stop()
         workdir.cleanup()
     for name, values in figures.items():
-        least = min(values)
-        print(f"minimum {name}: " + (f"{least:,.0f} instructions per intent" if args.instructions
-                                     else f"{least:.1f} us of CPU per intent"))  # fmt: skip
+        print(f"minimum {name}: {_per_intent(min(values), args.instructions)}")
     return 0
 
 
@@ -388,9 +386,15 @@ def _drained(
 
 def _figures(result: Mapping[str, Any], counted: bool) -> str:
     if counted:
-        return f"{result['instructions_per_intent']:,.0f} instructions per intent"
+        return _per_intent(result["instructions_per_intent"], counted)
     return (f"{result['cpu_us_per_intent']:.1f} us per intent,"
             f" {result['intents_per_s']:,.0f} intents/s")  # fmt: skip
+
+
+def _per_intent(value: float, counted: bool) -> str:
+    return (
+        f"{value:,.0f} instructions per intent" if counted else f"{value:.1f} us of CPU per intent"
+    )
 
 
 if __name__ == "__main__":
